@@ -1,0 +1,371 @@
+"""Text embedders: encoder models and decoder LLMs behind one interface, compatible with Open-Retrievals.
+
+``AutoModelForEmbedding.from_pretrained(name)`` loads any model the resolver knows (bundled alias, local
+folder, ``.gguf`` file, hub id). What the model needs to be used again (pooling, instructions, maximum
+length, normalisation, kind, LoRA base) is read from the checkpoint and written back by ``save_pretrained``,
+so a fine-tuned model cannot silently reload with another pooling or instruction.
+
+Training (losses, collators, trainers) lives in ``finetune``; this module only gives it ``tokenize`` and a
+differentiable ``forward`` so that training and inference share the same text preparation.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import AutoModel, BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
+
+from retrievers.instructions import apply_instruction, validate_instruction
+from retrievers.loading import (
+    fp16_allowed,
+    is_decoder_config,
+    load_config,
+    load_framework_config,
+    load_tokenizer,
+    pick_device,
+    save_framework_config,
+)
+from retrievers.model_names import ResolvedModel, resolve_model
+from retrievers.pooling import POOLING_METHODS, pool
+from retrievers.saving import atomic_directory
+from retrievers.sentence_transformers_format import read_sentence_transformers, write_sentence_transformers
+
+__all__ = ["AutoModelForEmbedding", "DEFAULT_LLM_QUERY_INSTRUCTION"]
+
+DEFAULT_LLM_QUERY_INSTRUCTION = "Given a query and a relevant document, retrieve documents relevant to the query\nQuery: {}"
+_KIND = "embedder"
+_DEFAULT_LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
+
+
+def _pick(name: str, explicit: Any, saved: dict[str, Any], fallback: Any) -> Any:
+    """An explicit argument wins over the checkpoint's setting, with a warning when they differ."""
+    if explicit is None:
+        return saved.get(name, fallback)
+    if name in saved and saved[name] != explicit:
+        warnings.warn(
+            f"{name}={explicit!r} overrides the value {saved[name]!r} this model was saved with; "
+            "embeddings may not match those it was trained or indexed with.",
+            stacklevel=3,
+        )
+    return explicit
+
+
+class AutoModelForEmbedding(nn.Module):
+    """Embed texts with a transformers model and a pooling method.
+
+    Use :meth:`from_pretrained`; the constructor takes an already loaded model and tokenizer.
+
+    Example::
+
+        model = AutoModelForEmbedding.from_pretrained("minilm")
+        q = model.encode_queries(["how do I pool tokens?"])       # (1, 384), unit length
+        d = model.encode_documents(["Mean pooling averages ..."])
+        scores = q @ d.T
+    """
+
+    def __init__(
+        self,
+        model: PreTrainedModel | nn.Module,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        pooling_method: str = "cls",
+        query_instruction: str | None = None,
+        document_instruction: str | None = None,
+        max_length: int = 512,
+        normalize_embeddings: bool = True,
+        model_kind: str = "encoder",
+        append_eos: bool | None = None,
+        base_model: str | None = None,
+        use_fp16: bool = False,
+    ) -> None:
+        super().__init__()
+        if pooling_method not in POOLING_METHODS:
+            raise ValueError(f"pooling_method must be one of {', '.join(POOLING_METHODS)}; got {pooling_method!r}.")
+        if model_kind not in ("encoder", "decoder"):
+            raise ValueError(f"model_kind must be 'encoder' or 'decoder'; got {model_kind!r}.")
+        if not isinstance(max_length, int) or max_length < 2:
+            raise ValueError(f"max_length must be an integer >= 2; got {max_length!r}.")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.pooling_method = pooling_method
+        self.query_instruction = validate_instruction(query_instruction, "query_instruction")
+        self.document_instruction = validate_instruction(document_instruction, "document_instruction")
+        self.max_length = max_length
+        self.normalize_embeddings = bool(normalize_embeddings)
+        self.model_kind = model_kind
+        # Decoders are trained to summarise a sequence into its final token; ending every text with EOS
+        # gives them the same final token whatever the text (as in E5-Mistral and LLM2Vec).
+        self.append_eos = (model_kind == "decoder") if append_eos is None else bool(append_eos)
+        self.base_model = base_model
+        self._fp16 = use_fp16
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_name_or_path: str | Path,
+        pooling_method: str | None = None,
+        query_instruction: str | None = None,
+        document_instruction: str | None = None,
+        max_length: int | None = None,
+        normalize_embeddings: bool | None = None,
+        use_fp16: bool = False,
+        use_lora: bool = False,
+        lora_config: dict[str, Any] | None = None,
+        lora_path: str | Path | None = None,
+        device: str | torch.device | None = None,
+        append_eos: bool | None = None,
+        revision: str | None = None,
+        **model_kwargs: Any,
+    ) -> AutoModelForEmbedding:
+        """Load an embedder.
+
+        ``None`` for a setting means "what the checkpoint says, else the default for its kind"; an empty
+        string for an instruction means "no instruction". ``use_lora`` wraps the model in fresh LoRA
+        adapters for training; ``lora_path`` loads trained adapters on top of the base model.
+        """
+        if "trust_remote_code" in model_kwargs:
+            raise ValueError("trust_remote_code is not supported: this framework only runs model code shipped with transformers.")
+        resolved = resolve_model(model_name_or_path, revision=revision)
+        saved = load_framework_config(resolved.path)
+        if saved.get("kind") not in (None, _KIND):
+            raise ValueError(
+                f"{resolved.path} holds a {saved['kind']}, not an embedder; load it with AutoModelForRanking."
+            )
+        if saved.get("base_model") and (resolved.path / "adapter_config.json").is_file():
+            # A folder holding only LoRA adapters: load the base it names, then the adapters.
+            if lora_path is not None:
+                raise ValueError(f"{resolved.path} already holds LoRA adapters; do not pass lora_path as well.")
+            lora_path = resolved.path
+            base = resolve_model(saved["base_model"])
+        else:
+            base = resolved
+        st = read_sentence_transformers(base.path) or read_sentence_transformers(resolved.path)
+        config = load_config(base)
+        decoder = is_decoder_config(config)
+        defaults: dict[str, Any] = {
+            "model_kind": "decoder" if decoder else "encoder",
+            "pooling_method": "last" if decoder else "cls",
+            "normalize_embeddings": True,
+            "query_instruction": DEFAULT_LLM_QUERY_INSTRUCTION if decoder else None,
+            "document_instruction": None,
+        }
+        if st is not None:
+            defaults["pooling_method"] = st.pooling_method or defaults["pooling_method"]
+            defaults["query_instruction"] = st.prompts.get("query") or defaults["query_instruction"]
+            defaults["document_instruction"] = st.prompts.get("document") or None
+            if st.max_length:
+                defaults["max_length"] = int(st.max_length)
+        if "max_length" not in defaults:
+            limits = [n for n in (getattr(config, "max_position_embeddings", None), 512) if isinstance(n, int) and n > 0]
+            defaults["max_length"] = min(limits)
+
+        dev = pick_device(device)
+        training = bool(use_lora)
+        half = fp16_allowed(use_fp16, dev, training=training, owner="AutoModelForEmbedding")
+        tokenizer = load_tokenizer(base)
+        model_kwargs.setdefault("dtype", torch.float16 if half else torch.float32)
+        gguf = {"gguf_file": base.gguf_file} if base.is_gguf else {}
+        model = AutoModel.from_pretrained(str(base.path), **gguf, **model_kwargs)
+        if lora_path is not None or use_lora:
+            model = _attach_lora(model, lora_path, use_lora, lora_config)
+        model.to(dev)
+        model.train(training)
+
+        settings = {
+            "pooling_method": _pick("pooling_method", pooling_method, saved, defaults["pooling_method"]),
+            "query_instruction": _pick("query_instruction", query_instruction, saved, defaults["query_instruction"]),
+            "document_instruction": _pick("document_instruction", document_instruction, saved, defaults["document_instruction"]),
+            "max_length": _pick("max_length", max_length, saved, defaults["max_length"]),
+            "normalize_embeddings": _pick("normalize_embeddings", normalize_embeddings, saved, defaults["normalize_embeddings"]),
+            "append_eos": _pick("append_eos", append_eos, saved, None),
+        }
+        embedder = cls(
+            model,
+            tokenizer,
+            model_kind=saved.get("model_kind", defaults["model_kind"]),
+            base_model=saved.get("base_model") if lora_path is not None and saved.get("base_model") else _name_of(base),
+            use_fp16=half,
+            **settings,
+        )
+        return embedder
+
+    # ------------------------------------------------------------------ text -> tokens
+    def prepare_texts(self, texts: Sequence[str], is_query: bool) -> list[str]:
+        """Apply the query or document instruction; the same function is used in training."""
+        instruction = self.query_instruction if is_query else self.document_instruction
+        return [apply_instruction(instruction, t) for t in texts]
+
+    def tokenize(self, texts: Sequence[str], is_query: bool = False, max_length: int | None = None) -> BatchEncoding:
+        """Instruction, truncation, EOS and padding, as one batch of tensors."""
+        texts = _check_texts(texts)
+        limit = max_length or self.max_length
+        prepared = self.prepare_texts(texts, is_query)
+        if not self.append_eos or self.tokenizer.eos_token_id is None:
+            return self.tokenizer(prepared, padding=True, truncation=True, max_length=limit, return_tensors="pt")
+        eos = self.tokenizer.eos_token_id
+        encoded = self.tokenizer(prepared, truncation=True, max_length=limit - 1, padding=False)
+        ids = [seq if seq and seq[-1] == eos else seq + [eos] for seq in encoded["input_ids"]]
+        return self.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
+
+    # ------------------------------------------------------------------ tokens -> vectors
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        """Differentiable embeddings (B, H), not normalised: losses decide."""
+        outputs = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+        hidden = outputs.last_hidden_state if hasattr(outputs, "last_hidden_state") else outputs[0]  # (B, T, H)
+        return pool(hidden, attention_mask, self.pooling_method)
+
+    def train(self, mode: bool = True) -> AutoModelForEmbedding:
+        if mode and self._fp16:
+            raise RuntimeError(
+                "This embedder was loaded with use_fp16=True, which is for inference only: fp16 weights make "
+                "gradients underflow. Load it in fp32 and train with fp16=True/bf16=True training arguments."
+            )
+        return super().train(mode)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    @torch.inference_mode()
+    def encode(
+        self,
+        sentences: str | Sequence[str],
+        is_query: bool = False,
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        normalize_embeddings: bool | None = None,
+        max_length: int | None = None,
+        **_: Any,
+    ) -> np.ndarray | torch.Tensor:
+        """Embed texts in batches, longest first, and return them in input order.
+
+        A single string gives a 1-D vector; a list gives a (N, H) matrix.
+        """
+        single = isinstance(sentences, str)
+        texts = [sentences] if single else list(sentences)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+        normalize = self.normalize_embeddings if normalize_embeddings is None else normalize_embeddings
+        was_training = self.model.training
+        self.model.eval()
+        order = np.argsort([-len(t) if isinstance(t, str) else 0 for t in texts], kind="stable")
+        show = len(texts) > 4 * batch_size if show_progress_bar is None else show_progress_bar
+        chunks: list[torch.Tensor] = []
+        try:
+            for start in tqdm(range(0, len(texts), batch_size), desc="Embedding", disable=not show):
+                batch = [texts[i] for i in order[start : start + batch_size]]
+                features = self.tokenize(batch, is_query=is_query, max_length=max_length).to(self.device)
+                vectors = self.forward(features["input_ids"], features["attention_mask"]).float()  # (b, H)
+                if normalize:
+                    vectors = nn.functional.normalize(vectors, p=2, dim=-1)
+                chunks.append(vectors.cpu())
+        finally:
+            self.model.train(was_training)
+        if chunks:
+            stacked = torch.cat(chunks)[torch.from_numpy(np.argsort(order, kind="stable"))]
+        else:
+            stacked = torch.empty(0, self.embedding_dim)
+        result = stacked[0] if single else stacked
+        if convert_to_tensor or not convert_to_numpy:
+            return result
+        return result.numpy()
+
+    def encode_queries(self, queries: str | Sequence[str], **kwargs: Any) -> np.ndarray | torch.Tensor:
+        kwargs["is_query"] = True
+        return self.encode(queries, **kwargs)
+
+    def encode_documents(self, documents: str | Sequence[str], **kwargs: Any) -> np.ndarray | torch.Tensor:
+        kwargs["is_query"] = False
+        return self.encode(documents, **kwargs)
+
+    encode_corpus = encode_documents
+
+    # ------------------------------------------------------------------ saving
+    def settings(self) -> dict[str, Any]:
+        return {
+            "kind": _KIND,
+            "model_kind": self.model_kind,
+            "pooling_method": self.pooling_method,
+            "query_instruction": self.query_instruction,
+            "document_instruction": self.document_instruction,
+            "max_length": self.max_length,
+            "normalize_embeddings": self.normalize_embeddings,
+            "append_eos": self.append_eos,
+        }
+
+    def save_pretrained(self, save_directory: str | Path, merge_lora: bool = True) -> None:
+        """Write weights, tokenizer and settings; ``from_pretrained(save_directory)`` restores all of them.
+
+        A LoRA model is merged into full weights by default; ``merge_lora=False`` writes the adapters only,
+        with the base model's name, so the folder stays small and loads the base plus adapters.
+        An encoder is also written in the sentence-transformers layout.
+        """
+        settings = self.settings()
+        model = self.model
+        is_peft = hasattr(model, "peft_config")
+        with atomic_directory(save_directory) as staging:
+            if is_peft and merge_lora:
+                model = copy.deepcopy(model).merge_and_unload()
+            elif is_peft:
+                settings["base_model"] = self.base_model
+            if is_peft and not merge_lora and not self.base_model:
+                raise ValueError("Cannot save LoRA adapters alone: the base model's name is unknown; use merge_lora=True.")
+            model.save_pretrained(str(staging))
+            self.tokenizer.save_pretrained(str(staging))
+            save_framework_config(staging, settings)
+            if self.model_kind == "encoder" and not (is_peft and not merge_lora):
+                prompts = {}
+                for key, instruction in (("query", self.query_instruction), ("document", self.document_instruction)):
+                    if instruction and ("{}" not in instruction or instruction.endswith("{}")):
+                        prompts[key] = instruction.replace("{}", "")
+                write_sentence_transformers(
+                    staging, pooling_method=self.pooling_method, hidden_size=self.embedding_dim,
+                    normalize=self.normalize_embeddings, max_length=self.max_length, prompts=prompts,
+                    do_lower_case=False,
+                )
+
+    def __repr__(self) -> str:
+        return (f"AutoModelForEmbedding(kind={self.model_kind}, pooling={self.pooling_method}, max_length={self.max_length}, "
+                f"normalize={self.normalize_embeddings}, query_instruction={self.query_instruction!r})")
+
+
+def _name_of(resolved: ResolvedModel) -> str:
+    if resolved.origin == "local":
+        return str(resolved.path / resolved.gguf_file) if resolved.is_gguf else str(resolved.path)
+    return resolved.name
+
+
+def _check_texts(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        texts = [texts]
+    out = list(texts)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise TypeError(f"texts[{i}] must be a string, got {type(t).__name__}.")
+    return out
+
+
+def _attach_lora(model: PreTrainedModel, lora_path: str | Path | None, trainable: bool, lora_config: dict[str, Any] | None) -> nn.Module:
+    try:
+        from peft import LoraConfig, PeftModel, get_peft_model
+    except ImportError as exc:  # pragma: no cover - peft is a dependency
+        raise ImportError("LoRA needs peft: pip install peft") from exc
+    if lora_path is not None:
+        return PeftModel.from_pretrained(model, str(resolve_model(lora_path).path), is_trainable=trainable)
+    options = {**_DEFAULT_LORA, **(lora_config or {})}
+    return get_peft_model(model, LoraConfig(**options))

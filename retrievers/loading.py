@@ -1,0 +1,109 @@
+"""Load tokenizers and transformers models from a :class:`ResolvedModel`, and the framework's saved settings.
+
+Every checkpoint written by this framework carries ``retrievers_config.json`` beside its weights, so that
+pooling, instructions, maximum length, normalisation and model kind come back without being repeated.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
+
+from retrievers.model_names import ResolvedModel
+
+__all__ = [
+    "FRAMEWORK_CONFIG",
+    "is_decoder_config",
+    "load_config",
+    "load_framework_config",
+    "load_tokenizer",
+    "pick_device",
+    "save_framework_config",
+    "fp16_allowed",
+]
+
+FRAMEWORK_CONFIG = "retrievers_config.json"
+CONFIG_VERSION = 1
+
+
+def _gguf_kwargs(resolved: ResolvedModel) -> dict[str, Any]:
+    return {"gguf_file": resolved.gguf_file} if resolved.is_gguf else {}
+
+
+def load_config(resolved: ResolvedModel) -> PretrainedConfig:
+    return AutoConfig.from_pretrained(str(resolved.path), **_gguf_kwargs(resolved))
+
+
+def is_decoder_config(config: PretrainedConfig) -> bool:
+    """True for causal (decoder-only) language models: they pool on the last token."""
+    archs = getattr(config, "architectures", None) or []
+    if any(a.endswith("ForCausalLM") for a in archs):
+        return True
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    encoder_types = {"bert", "roberta", "xlm-roberta", "deberta", "deberta-v2", "distilbert", "electra",
+                     "mpnet", "albert", "camembert", "modernbert", "nomic_bert", "new", "t5", "mt5"}
+    return config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and config.model_type not in encoder_types
+
+
+def load_tokenizer(resolved: ResolvedModel, *, padding_side: str | None = None) -> PreTrainedTokenizerBase:
+    tokenizer = AutoTokenizer.from_pretrained(str(resolved.path), **_gguf_kwargs(resolved))
+    if tokenizer.pad_token is None:
+        # Decoder LLMs often ship without a pad token; any token works since padding is masked out.
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if padding_side is not None:
+        tokenizer.padding_side = padding_side
+    return tokenizer
+
+
+def load_framework_config(path: Path) -> dict[str, Any]:
+    file = Path(path) / FRAMEWORK_CONFIG
+    if not file.is_file():
+        return {}
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{file} is not valid JSON ({exc}); restore it or delete it to use defaults.") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"{file} must hold a JSON object.")
+    return data
+
+
+def save_framework_config(path: Path, settings: dict[str, Any]) -> None:
+    Path(path).mkdir(parents=True, exist_ok=True)
+    data = {"config_version": CONFIG_VERSION, **settings}
+    (Path(path) / FRAMEWORK_CONFIG).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def pick_device(device: str | torch.device | None) -> torch.device:
+    if device is not None:
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def fp16_allowed(use_fp16: bool, device: torch.device, *, training: bool, owner: str) -> bool:
+    """Half precision is for inference on an accelerator only.
+
+    On CPU it is a no-op with a warning (fp16 matmuls are slow or unsupported there); for a model that is
+    about to train it is an error, because fp16 weights make gradients underflow to zero. Mixed precision
+    training goes through the trainer's ``fp16``/``bf16`` arguments, which keep the weights in fp32.
+    """
+    if not use_fp16:
+        return False
+    if training:
+        raise ValueError(
+            f"{owner}: use_fp16=True is for inference only and cannot be combined with training (use_lora or "
+            "a model about to train). Keep the weights in fp32 and pass fp16=True or bf16=True to the "
+            "training arguments instead."
+        )
+    if device.type == "cpu":
+        warnings.warn(f"{owner}: use_fp16=True is ignored on CPU; running in float32.", stacklevel=3)
+        return False
+    return True
