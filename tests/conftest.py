@@ -32,3 +32,13 @@ def tiny_cross_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_decoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_models.build_decoder(tmp_path_factory.mktemp("tiny-decoder"))
+
+
+@pytest.fixture(scope="session")
+def tiny_bow_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_models.build_bag_of_words_encoder(tmp_path_factory.mktemp("tiny-bow-encoder"))
+
+
+@pytest.fixture(scope="session")
+def tiny_chat_decoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_models.build_chat_decoder(tmp_path_factory.mktemp("tiny-chat-decoder"))

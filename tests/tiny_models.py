@@ -46,16 +46,14 @@ def _words() -> list[str]:
 
 def bert_tokenizer(folder: Path) -> BertTokenizerFast:
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(SPECIAL_BERT + sorted(set(_words()))) + "\n", encoding="utf-8")
-    tok = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True, model_max_length=128)
-    return tok
+    words = SPECIAL_BERT + sorted(set(_words()))
+    return BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}, do_lower_case=True, model_max_length=128)
 
 
 def bert_config(vocab_size: int, **extra) -> BertConfig:
     return BertConfig(
         vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-        intermediate_size=37, max_position_embeddings=128, **extra,
+        intermediate_size=37, max_position_embeddings=128, initializer_range=0.3, **extra,
     )
 
 
@@ -104,10 +102,47 @@ def build_decoder(folder: Path, seed: int = 0) -> Path:
         vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-        tie_word_embeddings=True,
+        tie_word_embeddings=True, initializer_range=0.3,
     )
     model = LlamaForCausalLM(config)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def build_bag_of_words_encoder(folder: Path, seed: int = 0) -> Path:
+    """A BERT with no transformer layer and zeroed position and token-type embeddings.
+
+    Its token vectors are ``LayerNorm(word_embedding[token])``: a function of the token alone, whatever its
+    neighbours or position. With ColBERT's MaxSim, a query token finds similarity exactly 1 in any window
+    holding the same token, which lets tests reason about scores.
+    """
+    torch.manual_seed(seed)
+    tok = bert_tokenizer(folder)
+    config = bert_config(len(tok))
+    config.num_hidden_layers = 0
+    model = BertModel(config)
+    with torch.no_grad():
+        model.embeddings.position_embeddings.weight.zero_()
+        model.embeddings.token_type_embeddings.weight.zero_()
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def build_chat_decoder(folder: Path, seed: int = 0) -> Path:
+    """The tiny Llama of :func:`build_decoder` with a ChatML chat template, like SmolLM2-Instruct's."""
+    build_decoder(folder, seed=seed)
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    tok.chat_template = CHAT_TEMPLATE
     tok.save_pretrained(folder)
     return folder
