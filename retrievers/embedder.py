@@ -42,6 +42,7 @@ __all__ = ["AutoModelForEmbedding", "DEFAULT_LLM_QUERY_INSTRUCTION"]
 
 DEFAULT_LLM_QUERY_INSTRUCTION = "Given a query and a relevant document, retrieve documents relevant to the query\nQuery: {}"
 _KIND = "embedder"
+_TOKENIZE_BLOCK = 4096
 _DEFAULT_LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
 
 
@@ -204,17 +205,37 @@ class AutoModelForEmbedding(nn.Module):
         instruction = self.query_instruction if is_query else self.document_instruction
         return [apply_instruction(instruction, t) for t in texts]
 
-    def tokenize(self, texts: Sequence[str], is_query: bool = False, max_length: int | None = None) -> BatchEncoding:
-        """Instruction, truncation, EOS and padding, as one batch of tensors."""
+    def token_ids(self, texts: Sequence[str], is_query: bool = False, max_length: int | None = None) -> list[list[int]]:
+        """Instruction, truncation and (for decoders) a final EOS, as unpadded token id lists."""
         texts = _check_texts(texts)
         limit = max_length or self.max_length
         prepared = self.prepare_texts(texts, is_query)
-        if not self.append_eos or self.tokenizer.eos_token_id is None:
-            return self.tokenizer(prepared, padding=True, truncation=True, max_length=limit, return_tensors="pt")
         eos = self.tokenizer.eos_token_id
-        encoded = self.tokenizer(prepared, truncation=True, max_length=limit - 1, padding=False)
-        ids = [seq if seq and seq[-1] == eos else seq + [eos] for seq in encoded["input_ids"]]
-        return self.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
+        add_eos = self.append_eos and eos is not None
+        encoded = self.tokenizer(
+            prepared, truncation=True, max_length=limit - 1 if add_eos else limit, padding=False,
+            return_attention_mask=False, return_token_type_ids=False,
+        )["input_ids"]
+        if not add_eos:
+            return encoded
+        return [seq if seq and seq[-1] == eos else seq + [eos] for seq in encoded]
+
+    def pad(self, ids: Sequence[Sequence[int]]) -> BatchEncoding:
+        """Pad id lists on the tokenizer's padding side into ``input_ids`` and ``attention_mask`` (B, T)."""
+        width = max((len(seq) for seq in ids), default=0)
+        pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)  # (B, T)
+        attention_mask = torch.zeros((len(ids), width), dtype=torch.long)  # (B, T)
+        left = self.tokenizer.padding_side == "left"
+        for row, seq in enumerate(ids):
+            cols = slice(width - len(seq), width) if left else slice(0, len(seq))
+            input_ids[row, cols] = torch.tensor(seq, dtype=torch.long)
+            attention_mask[row, cols] = 1
+        return BatchEncoding({"input_ids": input_ids, "attention_mask": attention_mask})
+
+    def tokenize(self, texts: Sequence[str], is_query: bool = False, max_length: int | None = None) -> BatchEncoding:
+        """Instruction, truncation, EOS and padding, as one batch of tensors (what training collators use)."""
+        return self.pad(self.token_ids(texts, is_query=is_query, max_length=max_length))
 
     # ------------------------------------------------------------------ tokens -> vectors
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> torch.Tensor:
@@ -257,29 +278,33 @@ class AutoModelForEmbedding(nn.Module):
         A single string gives a 1-D vector; a list gives a (N, H) matrix.
         """
         single = isinstance(sentences, str)
-        texts = [sentences] if single else list(sentences)
+        texts = _check_texts([sentences] if single else list(sentences))
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
         normalize = self.normalize_embeddings if normalize_embeddings is None else normalize_embeddings
         was_training = self.model.training
         self.model.eval()
-        order = np.argsort([-len(t) if isinstance(t, str) else 0 for t in texts], kind="stable")
         show = len(texts) > 4 * batch_size if show_progress_bar is None else show_progress_bar
-        chunks: list[torch.Tensor] = []
+        vectors_out = torch.empty(len(texts), self.embedding_dim)
+        # Tokenize a large block at once (the fast tokenizer batches in Rust), then run batches of similar
+        # token length so little compute goes to padding. Blocks bound the memory held by token ids.
+        block = max(batch_size, _TOKENIZE_BLOCK)
         try:
-            for start in tqdm(range(0, len(texts), batch_size), desc="Embedding", disable=not show):
-                batch = [texts[i] for i in order[start : start + batch_size]]
-                features = self.tokenize(batch, is_query=is_query, max_length=max_length).to(self.device)
-                vectors = self.forward(features["input_ids"], features["attention_mask"]).float()  # (b, H)
-                if normalize:
-                    vectors = nn.functional.normalize(vectors, p=2, dim=-1)
-                chunks.append(vectors.cpu())
+            with tqdm(total=len(texts), desc="Embedding", disable=not show, unit="text") as progress:
+                for block_start in range(0, len(texts), block):
+                    ids = self.token_ids(texts[block_start : block_start + block], is_query=is_query, max_length=max_length)
+                    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+                    for start in range(0, len(order), batch_size):
+                        rows = order[start : start + batch_size]
+                        features = self.pad([ids[i] for i in rows]).to(self.device)
+                        vectors = self.forward(features["input_ids"], features["attention_mask"]).float()  # (b, H)
+                        if normalize:
+                            vectors = nn.functional.normalize(vectors, p=2, dim=-1)
+                        vectors_out[[block_start + i for i in rows]] = vectors.cpu()
+                        progress.update(len(rows))
         finally:
             self.model.train(was_training)
-        if chunks:
-            stacked = torch.cat(chunks)[torch.from_numpy(np.argsort(order, kind="stable"))]
-        else:
-            stacked = torch.empty(0, self.embedding_dim)
+        stacked = vectors_out
         result = stacked[0] if single else stacked
         if convert_to_tensor or not convert_to_numpy:
             return result

@@ -245,3 +245,27 @@ def test_no_warning_when_arguments_match_saved(tiny_encoder_dir: Path, tmp_path:
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         AutoModelForEmbedding.from_pretrained(tmp_path / "m", pooling_method="mean")
+
+
+def test_encode_across_tokenization_blocks_keeps_order(encoder: AutoModelForEmbedding, monkeypatch: pytest.MonkeyPatch) -> None:
+    import retrievers.embedder as embedder_module
+
+    texts = TEXTS * 3
+    expected = np.stack([encoder.encode(t) for t in texts])
+    monkeypatch.setattr(embedder_module, "_TOKENIZE_BLOCK", 5)
+    np.testing.assert_allclose(encoder.encode(texts, batch_size=2), expected, atol=1e-5)
+
+
+def test_pad_follows_the_tokenizer_padding_side(encoder: AutoModelForEmbedding) -> None:
+    ids = [[5, 6, 7], [8]]
+    pad = encoder.tokenizer.pad_token_id
+    right = encoder.pad(ids)
+    assert right["input_ids"].tolist() == [[5, 6, 7], [8, pad, pad]]
+    assert right["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    encoder.tokenizer.padding_side = "left"
+    try:
+        left = encoder.pad(ids)
+    finally:
+        encoder.tokenizer.padding_side = "right"
+    assert left["input_ids"].tolist() == [[5, 6, 7], [pad, pad, 8]]
+    assert left["attention_mask"].tolist() == [[1, 1, 1], [0, 0, 1]]
