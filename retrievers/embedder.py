@@ -12,7 +12,6 @@ differentiable ``forward`` so that training and inference share the same text pr
 from __future__ import annotations
 
 import copy
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,12 +24,14 @@ from transformers import AutoModel, BatchEncoding, PreTrainedModel, PreTrainedTo
 
 from retrievers.instructions import apply_instruction, validate_instruction
 from retrievers.loading import (
+    attach_lora,
     fp16_allowed,
     is_decoder_config,
     load_config,
     load_framework_config,
     load_tokenizer,
     pick_device,
+    pick_setting,
     save_framework_config,
 )
 from retrievers.model_names import ResolvedModel, resolve_model
@@ -43,20 +44,6 @@ __all__ = ["AutoModelForEmbedding", "DEFAULT_LLM_QUERY_INSTRUCTION"]
 DEFAULT_LLM_QUERY_INSTRUCTION = "Given a query and a relevant document, retrieve documents relevant to the query\nQuery: {}"
 _KIND = "embedder"
 _TOKENIZE_BLOCK = 4096
-_DEFAULT_LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
-
-
-def _pick(name: str, explicit: Any, saved: dict[str, Any], fallback: Any) -> Any:
-    """An explicit argument wins over the checkpoint's setting, with a warning when they differ."""
-    if explicit is None:
-        return saved.get(name, fallback)
-    if name in saved and saved[name] != explicit:
-        warnings.warn(
-            f"{name}={explicit!r} overrides the value {saved[name]!r} this model was saved with; "
-            "embeddings may not match those it was trained or indexed with.",
-            stacklevel=3,
-        )
-    return explicit
 
 
 class AutoModelForEmbedding(nn.Module):
@@ -177,17 +164,17 @@ class AutoModelForEmbedding(nn.Module):
         gguf = {"gguf_file": base.gguf_file} if base.is_gguf else {}
         model = AutoModel.from_pretrained(str(base.path), **gguf, **model_kwargs)
         if lora_path is not None or use_lora:
-            model = _attach_lora(model, lora_path, use_lora, lora_config)
+            model = attach_lora(model, lora_path, use_lora, lora_config)
         model.to(dev)
         model.train(training)
 
         settings = {
-            "pooling_method": _pick("pooling_method", pooling_method, saved, defaults["pooling_method"]),
-            "query_instruction": _pick("query_instruction", query_instruction, saved, defaults["query_instruction"]),
-            "document_instruction": _pick("document_instruction", document_instruction, saved, defaults["document_instruction"]),
-            "max_length": _pick("max_length", max_length, saved, defaults["max_length"]),
-            "normalize_embeddings": _pick("normalize_embeddings", normalize_embeddings, saved, defaults["normalize_embeddings"]),
-            "append_eos": _pick("append_eos", append_eos, saved, None),
+            "pooling_method": pick_setting("pooling_method", pooling_method, saved, defaults["pooling_method"]),
+            "query_instruction": pick_setting("query_instruction", query_instruction, saved, defaults["query_instruction"]),
+            "document_instruction": pick_setting("document_instruction", document_instruction, saved, defaults["document_instruction"]),
+            "max_length": pick_setting("max_length", max_length, saved, defaults["max_length"]),
+            "normalize_embeddings": pick_setting("normalize_embeddings", normalize_embeddings, saved, defaults["normalize_embeddings"]),
+            "append_eos": pick_setting("append_eos", append_eos, saved, None),
         }
         embedder = cls(
             model,
@@ -383,14 +370,3 @@ def _check_texts(texts: Sequence[str]) -> list[str]:
         if not isinstance(t, str):
             raise TypeError(f"texts[{i}] must be a string, got {type(t).__name__}.")
     return out
-
-
-def _attach_lora(model: PreTrainedModel, lora_path: str | Path | None, trainable: bool, lora_config: dict[str, Any] | None) -> nn.Module:
-    try:
-        from peft import LoraConfig, PeftModel, get_peft_model
-    except ImportError as exc:  # pragma: no cover - peft is a dependency
-        raise ImportError("LoRA needs peft: pip install peft") from exc
-    if lora_path is not None:
-        return PeftModel.from_pretrained(model, str(resolve_model(lora_path).path), is_trainable=trainable)
-    options = {**_DEFAULT_LORA, **(lora_config or {})}
-    return get_peft_model(model, LoraConfig(**options))

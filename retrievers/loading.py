@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
 
-from retrievers.model_names import ResolvedModel
+from retrievers.model_names import ResolvedModel, resolve_model
 
 __all__ = [
     "FRAMEWORK_CONFIG",
@@ -25,6 +25,9 @@ __all__ = [
     "pick_device",
     "save_framework_config",
     "fp16_allowed",
+    "DEFAULT_LORA",
+    "attach_lora",
+    "pick_setting",
 ]
 
 FRAMEWORK_CONFIG = "retrievers_config.json"
@@ -107,3 +110,31 @@ def fp16_allowed(use_fp16: bool, device: torch.device, *, training: bool, owner:
         warnings.warn(f"{owner}: use_fp16=True is ignored on CPU; running in float32.", stacklevel=3)
         return False
     return True
+
+
+def pick_setting(name: str, explicit: Any, saved: dict[str, Any], fallback: Any) -> Any:
+    """An explicit argument wins over the checkpoint's saved setting, with a warning when they differ."""
+    if explicit is None:
+        return saved.get(name, fallback)
+    if name in saved and saved[name] != explicit:
+        warnings.warn(
+            f"{name}={explicit!r} overrides the value {saved[name]!r} this checkpoint was saved with; results "
+            "may not match those it was trained, indexed or evaluated with.",
+            stacklevel=3,
+        )
+    return explicit
+
+
+DEFAULT_LORA: dict[str, Any] = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
+
+
+def attach_lora(model: torch.nn.Module, lora_path: Any, trainable: bool, lora_config: dict[str, Any] | None) -> torch.nn.Module:
+    """Load trained LoRA adapters from ``lora_path`` onto ``model``, or wrap it in fresh ones (``DEFAULT_LORA``
+    updated by ``lora_config``) for training."""
+    try:
+        from peft import LoraConfig, PeftModel, get_peft_model
+    except ImportError as exc:  # pragma: no cover - peft is a dependency
+        raise ImportError("LoRA needs peft: pip install peft") from exc
+    if lora_path is not None:
+        return PeftModel.from_pretrained(model, str(resolve_model(lora_path).path), is_trainable=trainable)
+    return get_peft_model(model, LoraConfig(**{**DEFAULT_LORA, **(lora_config or {})}))

@@ -12,13 +12,13 @@ It does not load weights; each kind's ``from_pretrained`` does, with :mod:`retri
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
+from retrievers.loading import pick_setting
 from retrievers.model_names import ResolvedModel
 
 __all__ = [
@@ -46,17 +46,7 @@ KIND_OPTIONS = {
 DEFAULT_WINDOW_OVERLAP = 32
 
 
-def pick(name: str, explicit: Any, saved: dict[str, Any], fallback: Any) -> Any:
-    """An explicit argument wins over the checkpoint's setting, with a warning when they differ."""
-    if explicit is None:
-        return saved.get(name, fallback)
-    if name in saved and saved[name] != explicit:
-        warnings.warn(
-            f"{name}={explicit!r} overrides the value {saved[name]!r} this ranker was saved with; "
-            "scores may not match those it was trained or evaluated with.",
-            stacklevel=3,
-        )
-    return explicit
+pick = pick_setting
 
 
 def check_ranker_folder(path: Path, saved: dict[str, Any], expected: str | None) -> str | None:

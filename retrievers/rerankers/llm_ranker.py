@@ -44,6 +44,7 @@ from torch import nn
 from transformers import AutoModelForCausalLM, BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
 from retrievers.loading import (
+    attach_lora,
     fp16_allowed,
     is_decoder_config,
     load_config,
@@ -82,7 +83,6 @@ DEFAULT_LLM_RANKER_INSTRUCTION = (
 )
 PLAIN_PROMPT_TEMPLATE = "{instruction}\n\nQuery:\n{query}\n\nDocument:\n{document}\n\nRelevant:\n"
 CHAT_USER_MESSAGE = "Query:\n{query}\n\nDocument:\n{document}"
-_DEFAULT_LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
 
 
 def split_prompt_template(template: str) -> tuple[str, str, str]:
@@ -288,7 +288,7 @@ class LLMRanker(WindowedRanker):
         gguf = {"gguf_file": base.gguf_file} if base.is_gguf else {}
         model = AutoModelForCausalLM.from_pretrained(str(base.path), **gguf, **model_kwargs)
         if lora_path is not None or use_lora:
-            model = _attach_lora(model, lora_path, use_lora, lora_config)
+            model = attach_lora(model, lora_path, use_lora, lora_config)
         model.to(dev)
         ranker = cls(
             model,
@@ -393,16 +393,3 @@ def _single_token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:
             "logit, so pass a yes_token that is exactly one token (e.g. 'Yes' or ' Yes')."
         )
     return int(ids[0])
-
-
-def _attach_lora(
-    model: PreTrainedModel, lora_path: str | Path | None, trainable: bool, lora_config: dict[str, Any] | None
-) -> nn.Module:
-    try:
-        from peft import LoraConfig, PeftModel, get_peft_model
-    except ImportError as exc:  # pragma: no cover - peft is a dependency
-        raise ImportError("LoRA needs peft: pip install peft") from exc
-    if lora_path is not None:
-        return PeftModel.from_pretrained(model, str(resolve_model(lora_path).path), is_trainable=trainable)
-    options = {**_DEFAULT_LORA, **(lora_config or {})}
-    return get_peft_model(model, LoraConfig(**options))
