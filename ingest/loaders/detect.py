@@ -1,0 +1,205 @@
+"""What a file is: its type (by content first, extension second) and, for text, its encoding.
+
+Only the first :data:`SNIFF_BYTES` of a file are read here. Handles: PDF (``%PDF-`` in the first KiB),
+DOCX (a zip holding ``word/document.xml``), HTML (a doctype/``<html`` start, or markup-dense text),
+Markdown (by extension, or ATX headings/fences in an extension-less file), plain text; empty files, binary
+junk (NUL bytes, control characters), legacy ``.doc`` and other zips are refused with a
+:class:`~ingest.types.LoadError` saying what to do. Doesn't handle: other office formats, images (OCR),
+archives.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import zipfile
+from pathlib import Path
+from typing import BinaryIO
+
+from ingest.types import FileType, LoadError
+
+__all__ = [
+    "SNIFF_BYTES",
+    "SUFFIX_TYPES",
+    "detect_encoding",
+    "detect_type",
+    "detect_type_from_head",
+    "open_binary",
+    "read_head",
+]
+
+#: How much of a file type and encoding detection look at.
+SNIFF_BYTES = 64 * 1024
+
+#: File name endings that name a type; content can overrule them (an ``.txt`` that is an HTML page).
+SUFFIX_TYPES: dict[str, FileType] = {
+    ".pdf": "pdf",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".mdown": "markdown",
+    ".mkd": "markdown",
+    ".txt": "text",
+    ".text": "text",
+    ".rst": "text",
+    ".docx": "docx",
+}
+
+_BOMS: list[tuple[bytes, str]] = [
+    (codecs.BOM_UTF32_LE, "utf-32"),  # before UTF-16 LE: it starts with the same two bytes
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+]
+# Control bytes that don't occur in text (tab, LF, VT, FF, CR and ESC do).
+_CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0E, 0x0F, *range(0x10, 0x1B), *range(0x1C, 0x20)])
+_MAX_CONTROL_SHARE = 0.02
+_PREFERRED_ENCODINGS = ("cp1252", "iso8859_15", "latin_1")
+
+_HTML_START = re.compile(
+    rb"^\s*(?:<!--.*?-->\s*|<\?xml[^>]*>\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S
+)
+_HTML_TAG = re.compile(
+    r"</?(?:html|head|body|div|span|p|a|br|ul|ol|li|table|tr|td|th|h[1-6]|section|article|main|nav|"
+    r"script|style|meta|link|img|pre|code|em|strong|b|i|form|input|header|footer)\b[^>]*>",
+    re.I,
+)
+_MARKDOWN_SIGNS = re.compile(r"^(?: {0,3}#{1,6}[ \t]+\S| {0,3}(?:```|~~~))", re.M)
+
+
+def open_binary(path: Path, source: str) -> BinaryIO:
+    """``open(path, "rb")`` with every OS failure turned into a :class:`LoadError` naming what to do."""
+    try:
+        if path.is_dir():
+            raise LoadError(source, "is a directory, not a file")
+        if path.exists() and not path.is_file():
+            raise LoadError(source, "not a regular file (a FIFO, socket or device); skip it")
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+    except LoadError:
+        raise
+    except FileNotFoundError:
+        raise LoadError(source, "file not found (moved or deleted while ingesting?)") from None
+    except PermissionError:
+        raise LoadError(source, "permission denied: make the file readable for this user") from None
+    except OSError as e:
+        raise LoadError(
+            source, f"cannot read the file ({e.strerror or e}); check the path and disk"
+        ) from None
+
+
+def read_head(path: Path, source: str, size: int = SNIFF_BYTES) -> bytes:
+    """The first ``size`` bytes of the file (see :func:`open_binary` for errors)."""
+    with open_binary(path, source) as f:
+        try:
+            return f.read(size)
+        except OSError as e:
+            raise LoadError(source, f"cannot read the file ({e.strerror or e}); check the disk") from None
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le``/``utf-16-be`` for BOM-less UTF-16 of mostly Latin text (every other byte NUL)."""
+    sample = head[: len(head) - len(head) % 2]
+    if len(sample) < 4:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    if odd.count(0) > 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) > 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def detect_encoding(head: bytes, source: str, *, complete: bool) -> str:
+    """The text encoding of a file that starts with ``head`` (``complete``: ``head`` is the whole file).
+
+    BOMs win; then UTF-8 if ``head`` decodes as UTF-8; then charset-normalizer's best guess (cp1252 when it
+    fits as well as the best: plain latin-1 text is reported as cp1252, its superset). Raises
+    :class:`LoadError` ("binary content, not text") for NUL bytes (outside UTF-16/32) or more than 2 % of
+    control characters, and when no encoding fits.
+    """
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    if b"\x00" in head:
+        enc = _utf16_without_bom(head)
+        if enc is None:
+            raise LoadError(source, "binary content, not text (NUL bytes); is this the right file?")
+        return enc
+    if head and len(head) - len(head.translate(None, _CONTROL_BYTES)) > _MAX_CONTROL_SHARE * len(head):
+        raise LoadError(source, "binary content, not text (control characters); is this the right file?")
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    matches = from_bytes(head)
+    best = matches.best()
+    if best is None:
+        raise LoadError(source, "binary content, not text (no text encoding fits); is this the right file?")
+    # Short Western text fits several single-byte code pages equally well (charset-normalizer then often
+    # names cp1250, which turns "è" into "č"): among the equally good, prefer the most common one.
+    ties = [m for m in matches if m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.01]
+    enc = best.encoding
+    for preferred in _PREFERRED_ENCODINGS:
+        if any(preferred == m.encoding or preferred in m.could_be_from_charset for m in ties):
+            enc = preferred
+            break
+    enc = codecs.lookup(enc).name
+    return "utf-8" if enc in ("ascii", "utf-8") else enc
+
+
+def detect_type(path: Path, *, source: str | None = None) -> FileType:
+    """The :data:`~ingest.types.FileType` of ``path``, by content as well as extension.
+
+    Raises :class:`LoadError` for an empty, unreadable, binary or unsupported file, with ``source``
+    (default: the path) as the name in the error.
+    """
+    path = Path(path)
+    source = source if source is not None else path.as_posix()
+    head = read_head(path, source)
+    return detect_type_from_head(path, source, head)
+
+
+def detect_type_from_head(path: Path, source: str, head: bytes) -> FileType:
+    """:func:`detect_type` for a file whose first :data:`SNIFF_BYTES` bytes have been read already."""
+    if not head.strip():
+        raise LoadError(source, "empty file" if not head else "empty file (only whitespace)")
+    if b"%PDF-" in head[:1024]:
+        return "pdf"
+    suffix = path.suffix.lower()
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = set(z.namelist())
+        except (zipfile.BadZipFile, OSError, EOFError) as e:
+            raise LoadError(source, f"damaged zip/DOCX file ({e}); re-save it from its application") from None
+        if "word/document.xml" in names:
+            return "docx"
+        raise LoadError(
+            source, "unsupported file type: a zip archive that is not a Word .docx; unpack it first"
+        )
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        raise LoadError(source, "legacy Office file (.doc/.xls/.ppt): save it as .docx or PDF first")
+    if suffix == ".pdf":
+        raise LoadError(source, "not a PDF (no %PDF- header); the file is damaged or misnamed")
+    if suffix == ".docx":
+        raise LoadError(source, "not a DOCX (not a zip archive); the file is damaged or misnamed")
+
+    encoding = detect_encoding(head, source, complete=len(head) < SNIFF_BYTES)
+    text = head.decode(encoding, errors="replace")
+    if _HTML_START.match(text.lstrip("\ufeff").encode("utf-8", "replace")):
+        return "html"
+    declared = SUFFIX_TYPES.get(suffix)
+    if declared in ("html", "markdown"):
+        return declared
+    tags = len(_HTML_TAG.findall(text))
+    if tags >= 10 and tags >= len(text) / 200:  # at least 10 tags, and one per 200 characters
+        return "html"
+    if declared is None and len(_MARKDOWN_SIGNS.findall(text)) >= 2:
+        return "markdown"
+    return "text"

@@ -1,0 +1,521 @@
+"""PDF: text per page that reads well, the heading path, and clear errors.
+
+Extraction (``pdf_extractor``):
+
+* ``"pypdfium2"``: PDFium's text page. Keeps the spaces between words where pypdf loses them (fonts whose
+  declared space width doesn't match the gaps), gives each line's position and glyph height, which give
+  paragraphs (vertical gaps) and headings (taller lines).
+* ``"pypdf"``: pypdf's plain extraction. No paragraph breaks, lines break at every font change.
+* ``"pypdf-layout"``: pypdf's layout mode; blank lines become paragraph breaks.
+* ``"auto"`` (default, see ``benchmarks/pdf_extraction.py``): PDFium per page; where a page's words look
+  glued together (:func:`~ingest.loaders.clean.looks_glued`) or PDFium fails on the page, pypdf plain and
+  layout are tried too and the text with the best spacing wins (PDFium on a tie).
+
+Clean-up, in order: running headers/footers/page numbers (lines at the top/bottom of ≥ 60 % of the pages
+after normalising digits) are dropped; lines are grouped into paragraphs; words broken at line ends are
+joined (:func:`~ingest.loaders.clean.dehyphenate`, with the document's own hyphenated words as evidence).
+
+Headings: from the outline (bookmarks) when there is one: a block gets the path of the nearest outline
+entry at or before it; where the entry's title is found on its page the page is split there (and the
+title line leaves the body text), otherwise at the destination's position when the outline gives one
+and the extractor gives line positions (PDFium), otherwise at the top of the page (after the entries
+found before it on that page). Without an outline, from the layout (PDFium only): a line whose glyphs
+are ≥ 10 % taller than the body text's most common height is a heading; heading levels rank the distinct
+heights.
+
+Limits: no OCR (a scanned PDF is an error); pages follow PDFium's reading order (content-stream order:
+multi-column text stays in columns, but a box drawn late, e.g. some code blocks in wkhtmltopdf output,
+comes late); code indentation and tables are flattened to lines; layout headings need PDFium; a
+paragraph running over a page break is two blocks; an outline title is matched at its first occurrence
+on its page, so a table of contents on the same page as the heading can take the match.
+
+Errors: encrypted without/with a wrong password, damaged files, no text at all, all as
+:class:`~ingest.types.LoadError` with one line saying what to do. PDFium is not thread-safe: all PDFium
+work holds a module lock, so parallel ingestion of PDFs is serialised there.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, get_args
+
+from ingest.loaders.clean import (
+    MAX_BLOCK_CHARS,
+    HyphenationVocabulary,
+    dehyphenate,
+    glued_ratio,
+    looks_glued,
+    normalize_line,
+    repeated_edge_lines,
+    split_long,
+)
+from ingest.types import LoadError, TextBlock
+
+__all__ = ["DEFAULT_PDF_EXTRACTOR", "PDF_EXTRACTORS", "PdfExtractor", "PdfText", "extract_pdf"]
+
+PdfExtractor = Literal["auto", "pypdfium2", "pypdf", "pypdf-layout"]
+PDF_EXTRACTORS: tuple[str, ...] = get_args(PdfExtractor)
+#: Chosen by measurement: see the module docstring and ``benchmarks/pdf_extraction.py``.
+DEFAULT_PDF_EXTRACTOR: PdfExtractor = "auto"
+
+NO_TEXT = "no extractable text (scanned PDF? OCR it first, e.g. with ocrmypdf)"
+_PDFIUM_LOCK = threading.RLock()
+_HEADING_RATIO = 1.1  # a heading's glyphs are at least this much taller than the body's
+_PARAGRAPH_GAP = 0.6  # vertical gap between lines, in line heights, that starts a new paragraph
+_MAX_HEADING_CHARS = 200
+
+
+@dataclass
+class _Line:
+    text: str
+    height: float | None = None  # glyph-box height of the line's first and last characters (pt), if known
+    top: float | None = None
+    bottom: float | None = None
+    new_paragraph: bool = False  # a paragraph starts here (blank line before it, or a vertical gap)
+    heading_level: int | None = None
+
+
+@dataclass
+class _OutlineEntry:
+    level: int  # 1 = top
+    title: str
+    page: int  # 0-based
+    y: float | None = None  # where on the page the destination points (PDF units, from the bottom), if known
+
+
+@dataclass
+class PdfText:
+    """What :func:`extract_pdf` returns: blocks and what was learnt on the way."""
+
+    blocks: list[TextBlock]
+    pages: int
+    title: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    extractor_per_page: list[str] = field(default_factory=list)  # which extractor produced each page
+
+
+# ----------------------------------------------------------------------------------------- extraction
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _pdfium_lines(page) -> list[_Line]:  # pypdfium2.PdfPage
+    import pypdfium2.raw as pdfium_c
+
+    textpage = page.get_textpage()
+    try:
+        text = textpage.get_text_range()
+        lines: list[_Line] = []
+        start = 0
+        for m in [*_LINE_BREAK.finditer(text), None]:
+            end = m.start() if m is not None else len(text)
+            raw = text[start:end]
+            stripped = raw.strip()
+            if stripped:
+                first = start + (len(raw) - len(raw.lstrip()))
+                last = start + len(raw.rstrip()) - 1
+                boxes = []
+                for ti in (first, last):
+                    ci = pdfium_c.FPDFText_GetCharIndexFromTextIndex(textpage.raw, ti)
+                    if ci >= 0:
+                        boxes.append(textpage.get_charbox(ci, loose=True))  # (left, bottom, right, top)
+                heights = [b[3] - b[1] for b in boxes if b[3] > b[1]]
+                lines.append(
+                    _Line(
+                        normalize_line(raw),
+                        height=min(heights) if heights else None,
+                        top=max(b[3] for b in boxes) if boxes else None,
+                        bottom=min(b[1] for b in boxes) if boxes else None,
+                    )
+                )
+            start = m.end() if m is not None else len(text)
+    finally:
+        textpage.close()
+    _mark_paragraphs_by_geometry(lines)
+    return lines
+
+
+def _mark_paragraphs_by_geometry(lines: list[_Line]) -> None:
+    prev: _Line | None = None
+    for line in lines:
+        line.new_paragraph = prev is None or _starts_paragraph(prev, line)
+        prev = line
+
+
+def _starts_paragraph(prev: _Line, line: _Line) -> bool:
+    """A vertical gap of more than ``_PARAGRAPH_GAP`` line heights, a change of glyph height (heading/body),
+    or a jump back up the page (a new column or box) starts a paragraph; without positions, nothing does."""
+    if (
+        line.height is None
+        or line.top is None
+        or prev.height is None
+        or prev.top is None
+        or prev.bottom is None
+    ):
+        return False
+    gap = prev.bottom - line.top
+    size_change = abs(line.height - prev.height) > 0.08 * max(line.height, prev.height)
+    moved_up = line.top > prev.top + 0.5 * prev.height
+    return gap > _PARAGRAPH_GAP * min(line.height, prev.height) or size_change or moved_up
+
+
+def _pypdf_lines(page, layout: bool) -> list[_Line]:  # pypdf.PageObject
+    text = page.extract_text(extraction_mode="layout") if layout else page.extract_text()
+    lines: list[_Line] = []
+    blank = True
+    for raw in text.split("\n"):
+        line = normalize_line(raw)
+        if not line:
+            blank = True
+            continue
+        lines.append(_Line(line, new_paragraph=not lines or (layout and blank)))
+        blank = False
+    return lines
+
+
+def _page_text(lines: list[_Line]) -> str:
+    return "\n".join(line.text for line in lines)
+
+
+# ------------------------------------------------------------------------------------------- opening
+def _open_pdfium(path: Path, source: str, password: str | None):  # pypdfium2.PdfDocument
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    try:
+        return pdfium.PdfDocument(path, password=password)
+    except pdfium.PdfiumError as e:
+        code = getattr(e, "err_code", None)
+        if code == pdfium_c.FPDF_ERR_PASSWORD:
+            if password is None:
+                raise LoadError(source, "encrypted PDF: pass its password with --pdf-password") from None
+            raise LoadError(source, "wrong password for this encrypted PDF (check --pdf-password)") from None
+        if code == pdfium_c.FPDF_ERR_SECURITY:
+            raise LoadError(
+                source, "PDF uses an unsupported encryption scheme; decrypt it first (e.g. qpdf)"
+            ) from None
+        if code == pdfium_c.FPDF_ERR_FILE:
+            raise LoadError(source, "cannot read the file; check it exists and is readable") from None
+        raise LoadError(
+            source, "damaged PDF that cannot be parsed; re-export it or repair it (e.g. qpdf in.pdf out.pdf)"
+        ) from None
+
+
+def _outline(doc) -> list[_OutlineEntry]:  # pypdfium2.PdfDocument
+    """Outline entries with a destination page, in document order (levels 1-based)."""
+    import pypdfium2.raw as pdfium_c
+
+    entries: list[_OutlineEntry] = []
+    for bookmark in doc.get_toc(max_depth=16):
+        title = " ".join((bookmark.get_title() or "").split())
+        dest = pdfium_c.FPDFBookmark_GetDest(doc.raw, bookmark.raw)
+        if not dest:  # a GoTo action instead of a plain destination
+            action = pdfium_c.FPDFBookmark_GetAction(bookmark.raw)
+            dest = pdfium_c.FPDFAction_GetDest(doc.raw, action) if action else None
+        page = pdfium_c.FPDFDest_GetDestPageIndex(doc.raw, dest) if dest else -1
+        if title and page >= 0:
+            entries.append(_OutlineEntry(bookmark.level + 1, title, page, _dest_y(dest)))
+    return entries
+
+
+def _dest_y(dest) -> float | None:  # FPDF_DEST
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    has = [pdfium_c.FPDF_BOOL() for _ in range(3)]
+    xyz = [pdfium_c.FS_FLOAT() for _ in range(3)]
+    ok = pdfium_c.FPDFDest_GetLocationInPage(dest, *map(ctypes.byref, has + xyz))
+    return float(xyz[1].value) if ok and has[1].value else None
+
+
+# ------------------------------------------------------------------------------------------ headings
+def _norm(text: str) -> str:
+    text = re.sub(r"[\W_]+", " ", text.casefold().replace("\ufffe", "")).strip()
+    return re.sub(r"^(?:\d+(?: \d+)*|[ivxlc]+) (?=\D)", "", text)  # leading section number
+
+
+def _locate(title: str, lines: list[_Line], start: int) -> tuple[int, int] | None:
+    """``(first, end)`` of the lines at or after ``start`` that spell ``title`` (a heading may wrap)."""
+    want = _norm(title)
+    if not want:
+        return None
+    for i in range(start, len(lines)):
+        got = _norm(lines[i].text)
+        if not got or not want.startswith(got):
+            continue
+        j = i + 1
+        while got != want and j < len(lines) and j - i < 4:
+            got = f"{got} {_norm(lines[j].text)}".strip()
+            if not want.startswith(got):
+                break
+            j += 1
+        if got == want:
+            return i, j
+    return None
+
+
+def _line_below(y: float | None, lines: list[_Line], start: int) -> int:
+    """Index of the first line at or after ``start`` that lies below height ``y`` (``start`` if unknown)."""
+    if y is None:
+        return start
+    for i in range(start, len(lines)):
+        top = lines[i].top
+        if top is None:
+            return start
+        if top <= y + 1.0:
+            return i
+    return len(lines)
+
+
+def _mark_layout_headings(pages: list[list[_Line]]) -> None:
+    """Lines noticeably taller than the body text are headings; levels rank the distinct heights."""
+    weights: dict[float, int] = {}
+    for lines in pages:
+        for line in lines:
+            if line.height:
+                key = round(line.height, 1)
+                weights[key] = weights.get(key, 0) + len(line.text)
+    if not weights:
+        return
+    body = max(weights, key=lambda h: weights[h])
+    tall = sorted({round(h * 2) / 2 for h in weights if h >= body * _HEADING_RATIO}, reverse=True)
+    rank = {h: min(i + 1, 6) for i, h in enumerate(tall)}
+    for lines in pages:
+        for line in lines:
+            if (
+                line.height
+                and line.height >= body * _HEADING_RATIO
+                and len(line.text) <= _MAX_HEADING_CHARS
+                and re.search(r"[^\W\d_]", line.text)
+            ):
+                line.heading_level = rank[round(round(line.height, 1) * 2) / 2]
+
+
+# ------------------------------------------------------------------------------------------- assembly
+class _Assembler:
+    """Turns cleaned lines into blocks, following the heading path."""
+
+    def __init__(self, vocabulary: HyphenationVocabulary) -> None:
+        self.vocabulary = vocabulary
+        self.blocks: list[TextBlock] = []
+        self.headings: list[tuple[int, str]] = []
+        self._para: list[str] = []
+        self._page = 0
+
+    def heading(self, level: int, title: str) -> None:
+        self.flush()
+        while self.headings and self.headings[-1][0] >= level:
+            self.headings.pop()
+        self.headings.append((level, title))
+
+    def line(self, text: str, page: int, new_paragraph: bool) -> None:
+        if new_paragraph or page != self._page:
+            self.flush()
+        self._page = page
+        self._para.append(text)
+
+    def flush(self) -> None:
+        if not self._para:
+            return
+        text = dehyphenate("\n".join(self._para), self.vocabulary)
+        self._para = []
+        path = tuple(t for _, t in self.headings)
+        for piece in split_long(text, MAX_BLOCK_CHARS):
+            if piece.strip():
+                self.blocks.append(TextBlock(piece, path, self._page + 1))
+
+
+def extract_pdf(
+    path: Path,
+    source: str,
+    *,
+    password: str | None = None,
+    extractor: PdfExtractor = DEFAULT_PDF_EXTRACTOR,
+) -> PdfText:
+    """Blocks of a PDF file (see the module docstring). Raises :class:`LoadError`."""
+    if extractor not in PDF_EXTRACTORS:
+        raise ValueError(f"pdf_extractor must be one of {', '.join(PDF_EXTRACTORS)}; got {extractor!r}")
+    warnings: list[str] = []
+    with _PDFIUM_LOCK:
+        doc = _open_pdfium(path, source, password)
+        try:
+            n_pages = len(doc)
+            try:
+                title = (doc.get_metadata_dict().get("Title") or "").strip() or None
+            except Exception:  # metadata is optional
+                title = None
+            try:
+                outline = _outline(doc)
+            except Exception as e:  # a broken outline must not lose the text
+                outline = []
+                warnings.append(f"outline unreadable, headings from the layout instead ({e})")
+            pages, used = _extract_pages(doc, path, source, password, extractor, warnings)
+        finally:
+            doc.close()
+
+    if not any(pages):
+        raise LoadError(source, NO_TEXT)
+
+    # running headers, footers, page numbers
+    drop = repeated_edge_lines([[line.text for line in lines] for lines in pages])
+    for p, lines in enumerate(pages):
+        if drop[p]:
+            pages[p] = [line for i, line in enumerate(lines) if i not in drop[p]]
+    if not any(pages):
+        raise LoadError(source, NO_TEXT)
+
+    vocabulary = HyphenationVocabulary(_page_text(lines) for lines in pages)
+    out = _Assembler(vocabulary)
+    if outline:
+        _assemble_with_outline(out, pages, outline)
+    else:
+        _mark_layout_headings(pages)
+        _assemble_with_layout(out, pages)
+    out.flush()
+    if title is None:
+        title = next((t for lvl, t in _first_headings(outline, pages) if lvl == 1), None)
+    return PdfText(out.blocks, n_pages, title, warnings, used)
+
+
+def _first_headings(outline: list[_OutlineEntry], pages: list[list[_Line]]) -> Iterable[tuple[int, str]]:
+    for entry in outline:
+        yield entry.level, entry.title
+    for lines in pages:
+        for line in lines:
+            if line.heading_level is not None:
+                yield line.heading_level, line.text
+
+
+def _assemble_with_outline(out: _Assembler, pages: list[list[_Line]], outline: list[_OutlineEntry]) -> None:
+    by_page: dict[int, list[_OutlineEntry]] = {}
+    for entry in sorted(outline, key=lambda e: e.page):  # stable: document order within a page
+        by_page.setdefault(min(entry.page, len(pages) - 1), []).append(entry)
+    for p, lines in enumerate(pages):
+        cursor = 0
+        starts: dict[int, list[tuple[_OutlineEntry, int]]] = {}  # line index -> entries starting there
+        for entry in by_page.get(p, []):
+            found = _locate(entry.title, lines, cursor)
+            if found is None:
+                at = _line_below(entry.y, lines, cursor)
+                starts.setdefault(at, []).append((entry, at))
+                cursor = at
+            else:
+                first, end = found
+                starts.setdefault(first, []).append((entry, end))
+                cursor = end
+        skip_until = 0
+        for i in range(len(lines) + 1):
+            for entry, end in starts.get(i, []):
+                out.heading(entry.level, entry.title)
+                skip_until = max(skip_until, end)
+            if i == len(lines):
+                break
+            if i < skip_until:
+                continue
+            out.line(lines[i].text, p, lines[i].new_paragraph)
+
+
+def _assemble_with_layout(out: _Assembler, pages: list[list[_Line]]) -> None:
+    for p, lines in enumerate(pages):
+        i = 0
+        while i < len(lines):
+            line = lines[i]
+            if line.heading_level is not None:
+                parts = [line.text]
+                j = i + 1
+                # a heading that wraps: following lines of the same level with no paragraph gap
+                while (
+                    j < len(lines)
+                    and lines[j].heading_level == line.heading_level
+                    and not lines[j].new_paragraph
+                ):
+                    parts.append(lines[j].text)
+                    j += 1
+                out.heading(line.heading_level, " ".join(" ".join(parts).split()))
+                i = j
+                continue
+            out.line(line.text, p, line.new_paragraph)
+            i += 1
+
+
+def _extract_pages(
+    doc,  # pypdfium2.PdfDocument
+    path: Path,
+    source: str,
+    password: str | None,
+    extractor: PdfExtractor,
+    warnings: list[str],
+) -> tuple[list[list[_Line]], list[str]]:
+    reader = None
+    reader_error: str | None = None
+
+    def pypdf_page(i: int, layout: bool) -> list[_Line]:
+        nonlocal reader, reader_error
+        if reader_error is not None:
+            return []
+        try:
+            if reader is None:
+                import pypdf
+
+                reader = pypdf.PdfReader(path)
+                if reader.is_encrypted:
+                    reader.decrypt(password or "")
+        except Exception as e:  # e.g. AES without the cryptography package
+            reader_error = f"{type(e).__name__}: {e}"
+            warnings.append(f"pypdf cannot open this PDF ({reader_error}); PDFium's text kept")
+            return []
+        try:
+            return _pypdf_lines(reader.pages[i], layout)
+        except Exception as e:  # pypdf raises many kinds; one page must not lose the rest
+            warnings.append(f"page {i + 1}: pypdf could not extract text ({type(e).__name__}: {e})")
+            return []
+
+    pages: list[list[_Line]] = []
+    used: list[str] = []
+    for i in range(len(doc)):
+        if extractor in ("pypdf", "pypdf-layout"):
+            lines = pypdf_page(i, extractor == "pypdf-layout")
+            if looks_glued(_page_text(lines)):
+                warnings.append(f"page {i + 1}: words look run together; try pdf_extractor='auto'")
+            pages.append(lines)
+            used.append(extractor)
+            continue
+        pdfium_failed = False
+        try:
+            page = doc[i]
+            try:
+                lines = _pdfium_lines(page)
+            finally:
+                page.close()
+        except Exception as e:
+            warnings.append(f"page {i + 1}: PDFium could not extract text ({type(e).__name__}: {e})")
+            lines, pdfium_failed = [], True
+        name = "pypdfium2"
+        text = _page_text(lines)
+        # A page PDFium reads as empty has no text objects (a scan): pypdf would find nothing either.
+        if extractor == "auto" and (pdfium_failed or looks_glued(text)):
+            candidates = [(_spacing_score(text), 0, name, lines)]
+            for rank, (alt, layout) in enumerate((("pypdf", False), ("pypdf-layout", True)), start=1):
+                alt_lines = pypdf_page(i, layout)
+                candidates.append((_spacing_score(_page_text(alt_lines)), -rank, alt, alt_lines))
+            _, _, name, lines = max(candidates)  # best spacing; on a tie PDFium, then pypdf plain
+            if looks_glued(_page_text(lines)):
+                warnings.append(
+                    f"page {i + 1}: words run together in every extractor (the PDF lacks spacing information)"
+                )
+        elif extractor == "pypdfium2" and looks_glued(text):
+            warnings.append(f"page {i + 1}: words look run together; try pdf_extractor='auto'")
+        pages.append(lines)
+        used.append(name)
+    if reader_error is not None and extractor in ("pypdf", "pypdf-layout"):
+        raise LoadError(source, f"pypdf cannot read this PDF ({reader_error}); use pdf_extractor='auto'")
+    return pages, used
+
+
+def _spacing_score(text: str) -> float:
+    """Higher is better: 1 - glued share for pages with text, -1 for none."""
+    return 1.0 - glued_ratio(text) if text.strip() else -1.0

@@ -1,0 +1,53 @@
+"""`rag-app ingest`, `sources` and `remove` end to end on the sample documents with the bundled MiniLM."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rag_app.cli import app
+
+pytestmark = pytest.mark.integration
+SAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"
+runner = CliRunner()
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
+    return result.exit_code, result.stdout
+
+
+def test_ingest_sources_remove(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(SAMPLES, docs)
+    db = str(tmp_path / "db")
+    code, out = _run("ingest", str(docs), "--db", db, "--json")
+    assert code == 0, out
+    first = json.loads(out)
+    assert first["files_ingested"] == 3 and first["files_failed"] == []
+    assert first["chunks_added"] == first["chunks_total"] > 3
+
+    (docs / "empty.txt").write_bytes(b"")
+    code, out = _run("ingest", str(docs), "--db", db, "--json")
+    assert code == 2
+    second = json.loads(out)
+    assert second["files_unchanged"] == 3 and second["chunks_added"] == 0
+    assert second["files_failed"] == [{"source": "empty.txt", "error": "empty file"}]
+
+    code, out = _run("sources", "--db", db, "--json")
+    listed = json.loads(out)
+    assert [row["source"] for row in listed] == ["nimbus-accessories.html", "nimbus-manual.md", "nimbus-warranty.txt"]
+    assert sum(row["chunks"] for row in listed) == first["chunks_total"]
+
+    code, out = _run("remove", "nimbus-warranty.txt", "--db", db)
+    assert code == 0 and "Removed" in out
+    code, out = _run("remove", "nimbus-warranty.txt", "--db", db)
+    assert code == 1 and "No chunks" in out
+    code, out = _run("ingest", str(docs), "--db", db, "--glob", "*.md", "--glob", "*.html", "--prune")
+    assert code == 0, out
+    code, out = _run("sources", "--db", db, "--json")
+    assert [row["source"] for row in json.loads(out)] == ["nimbus-accessories.html", "nimbus-manual.md"]
