@@ -48,7 +48,7 @@ import re
 import threading
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -154,6 +154,24 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+EmbedText = Callable[[str, dict], str]
+
+
+class _Precomputed(Embeddings):
+    """Hands Chroma vectors computed beforehand, for exactly the texts they were computed for."""
+
+    def __init__(self, texts: list[str], vectors: list[list[float]]) -> None:
+        self._texts, self._vectors = texts, vectors
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if list(texts) != self._texts:
+            raise RuntimeError("Chroma asked for embeddings of other texts than were prepared.")
+        return self._vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        raise RuntimeError("not used for queries")
+
+
 class BatchedChroma(Chroma):
     """``langchain_chroma.Chroma`` whose writes never exceed the client's maximum batch size.
 
@@ -163,13 +181,19 @@ class BatchedChroma(Chroma):
 
     Args:
         max_batch_size: overrides the client's limit (tests; a proxy with a smaller body limit).
+        embed_text: ``(text, metadata) -> str``, the text to embed for a stored chunk (e.g. title and
+            heading path in front, :func:`ingest.contextual.contextual_text`); the stored document stays
+            ``text``. ``None`` embeds the stored text.
         **kwargs: as for ``Chroma``.
     """
 
-    def __init__(self, *, max_batch_size: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *, max_batch_size: int | None = None, embed_text: EmbedText | None = None, **kwargs: Any
+    ) -> None:
         if max_batch_size is not None and max_batch_size < 1:
             raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size}")
         self._max_batch_size = max_batch_size
+        self._embed_text = embed_text
         super().__init__(**kwargs)
 
     @property
@@ -202,13 +226,30 @@ class BatchedChroma(Chroma):
         written: list[str] = []
         for start in range(0, len(texts), size):
             stop = start + size
-            written += super().add_texts(
-                texts[start:stop],
-                metadatas=metadatas[start:stop] if metadatas is not None else None,
-                ids=ids[start:stop] if ids is not None else None,
-                **kwargs,
-            )
+            batch_metadatas = metadatas[start:stop] if metadatas is not None else None
+            with self._embedding_texts(texts[start:stop], batch_metadatas):
+                written += super().add_texts(
+                    texts[start:stop],
+                    metadatas=batch_metadatas,
+                    ids=ids[start:stop] if ids is not None else None,
+                    **kwargs,
+                )
         return written
+
+    @contextlib.contextmanager
+    def _embedding_texts(self, texts: list[str], metadatas: list[dict] | None) -> Iterator[None]:
+        """While Chroma writes ``texts``, let it embed ``embed_text(text, metadata)`` instead."""
+        if self._embed_text is None or self._embedding_function is None:
+            yield
+            return
+        inputs = [self._embed_text(t, (metadatas[i] if metadatas else None) or {}) for i, t in enumerate(texts)]
+        vectors = self._embedding_function.embed_documents(inputs)
+        real = self._embedding_function
+        self._embedding_function = _Precomputed(texts, vectors)
+        try:
+            yield
+        finally:
+            self._embedding_function = real
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> None:
         if ids is None:
@@ -551,6 +592,7 @@ def open_store(
     host: str | None = None,
     port: int | None = None,
     max_batch_size: int | None = None,
+    embed_text: EmbedText | None = None,
 ) -> IndexStore:
     """Open (creating if needed) the index: embedded Chroma under ``db_dir``, or a server.
 
@@ -563,6 +605,7 @@ def open_store(
         host, port: a Chroma server (``chroma run --host HOST --port PORT``) instead of embedded
             Chroma; ``port`` defaults to 8000.
         max_batch_size: cap on records per Chroma call; default: what the client reports.
+        embed_text: see :class:`BatchedChroma`: what to embed for a chunk instead of its stored text.
 
     Interrupted writes found in the journal are repaired before the store is returned.
 
@@ -610,6 +653,7 @@ def open_store(
             collection_configuration={"hnsw": {"space": DISTANCE}},
             relevance_score_fn=Chroma._cosine_relevance_score_fn,  # known: the space is checked below
             max_batch_size=max_batch_size,
+            embed_text=embed_text,
         )
         configuration = vector_store.collection.configuration_json or {}  # raw: no legacy-config warning
         spaces = [(configuration.get(kind) or {}).get("space") for kind in ("hnsw", "spann")]

@@ -77,6 +77,7 @@ class Ingestor:
         max_tokens: int | None = None,
         pdf_password: str | None = None,
         extra_settings: str = "",
+        chunk_metadata: dict[str, str | int | float | bool] | None = None,
     ) -> None:
         self.store = store
         self.tokenizer = tokenizer
@@ -85,6 +86,9 @@ class Ingestor:
         self.max_tokens = max_tokens
         self.pdf_password = pdf_password
         self.extra_settings = extra_settings
+        # Added to every chunk, e.g. which embedding made its vector: a change makes the chunk new, so
+        # index() re-embeds it instead of keeping a vector from another model.
+        self.chunk_metadata = dict(chunk_metadata or {})
 
     def ingest(
         self,
@@ -120,7 +124,7 @@ class Ingestor:
         """What the chunks of a file depend on besides its content: a change re-ingests unchanged files."""
         name = getattr(self.tokenizer, "name_or_path", type(self.tokenizer).__name__)
         return (f"chunk_size={self.chunk_size};chunk_overlap={self.chunk_overlap};max_tokens={self.max_tokens};"
-                f"tokenizer={name};{self.extra_settings}")
+                f"tokenizer={name};metadata={sorted(self.chunk_metadata.items())};{self.extra_settings}")
 
     def _ingest_one(self, found: FoundFile, report: IngestReport) -> str:
         source = found.source
@@ -137,6 +141,7 @@ class Ingestor:
             mtime = int(found.path.stat().st_mtime)
             for chunk in chunks:
                 chunk.metadata["mtime"] = mtime
+                chunk.metadata.update(self.chunk_metadata)
             result = self.store.index_file(source, chunks, stamp=stamp, settings=self.settings)
         except (LoadError, IndexingError) as exc:
             return self._fail(source, exc.reason, report)

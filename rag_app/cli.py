@@ -39,10 +39,10 @@ PortOption = Annotated[int, typer.Option("--chroma-port", help="Port of the Chro
 EmbedderOption = Annotated[str, typer.Option("--embedder", help="Embedding model: bundled alias, local folder or hub id.")]
 
 
-def _open(db: Path, collection: str, embedder: str, host: str | None, port: int):  # noqa: ANN202
+def _open(db: Path, collection: str, embedder: str, host: str | None, port: int, contextual: bool = True):  # noqa: ANN202
     from rag_app.indexes import open_index
 
-    return open_index(db, collection, embedder, host=host, port=port if host else None)
+    return open_index(db, collection, embedder, host=host, port=port if host else None, contextual=contextual)
 
 
 @app.command()
@@ -57,6 +57,7 @@ def ingest(
     chunk_overlap: Annotated[int, typer.Option(help="Overlap between consecutive chunks, in tokens.")] = 40,
     pdf_password: Annotated[str | None, typer.Option(help="Password for encrypted PDFs.", envvar="RAG_APP_PDF_PASSWORD")] = None,
     embedder: EmbedderOption = "minilm",
+    contextual: Annotated[bool, typer.Option(help="Embed each chunk with its title and heading path in front (stored text unchanged).")] = True,
     chroma_host: HostOption = None,
     chroma_port: PortOption = 8000,
 ) -> None:
@@ -69,7 +70,7 @@ def ingest(
     from ingest.walk import walk
 
     patterns = tuple(glob) if glob else ("*",)
-    handle = _open(db, collection, embedder, chroma_host, chroma_port)
+    handle = _open(db, collection, embedder, chroma_host, chroma_port, contextual)
     ingestor = handle.ingestor(chunk_size=chunk_size, chunk_overlap=chunk_overlap, pdf_password=pdf_password)
     total = sum(1 for _ in walk(list(paths), patterns, exclude=(db,)))
     err = Console(stderr=True)
