@@ -17,7 +17,8 @@ What it handles
 - **A hard bound.** With ``max_tokens`` (the embedder's maximum sequence length), every chunk is
   re-tokenized once, special tokens included, and any chunk over the bound is cut again (this only
   happens when a tokenizer counts a piece of text differently on its own than inside its section, e.g. a
-  byte-level BPE word that loses its leading space). So ``len(tokenizer(chunk)["input_ids"]) <=
+  byte-level BPE word that loses its leading space). BERT WordPiece tokenizers (MiniLM, BGE, E5...) skip
+  that second pass for chunks with white space on both sides, whose count is known exactly. So ``len(tokenizer(chunk)["input_ids"]) <=
   max_tokens`` for every chunk, and the model never truncates one silently.
 - **Exact offsets.** A chunk's text is a slice of ``loaded.text`` (blocks joined by ``"\\n\\n"``) with
   surrounding whitespace left out: ``loaded.text[m["start_index"]:m["end_index"]] == doc.page_content``.
@@ -44,6 +45,7 @@ import json
 import math
 import os
 import re
+import unicodedata
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -145,6 +147,7 @@ class _FastSource:
         backend.no_padding()
         backend.encode_special_tokens = bool(getattr(tokenizer, "split_special_tokens", False))
         self._backend = backend
+        self.exact_at_spaces = _wordpiece_is_local(json.loads(backend.to_str()))
 
     def tokenize(self, texts: list[str], shifts: list[int]) -> list[_Tokens]:
         encodings = self._backend.encode_batch(texts, add_special_tokens=False)
@@ -152,6 +155,30 @@ class _FastSource:
 
     def count(self, texts: list[str]) -> list[int]:
         return [len(e) for e in self._backend.encode_batch(texts, add_special_tokens=True)]
+
+
+def _wordpiece_is_local(config: dict[str, Any]) -> bool:
+    """Whether a tokenizer (its ``tokenizer.json``) is BERT's WordPiece pipeline, in which every step is
+    local to a word: the BERT normalizer works per character (per combining sequence for accents), the
+    BERT pre-tokenizer splits on white space and punctuation, WordPiece encodes each word on its own, and no
+    added token holds white space or strips it. Then a slice of a text that begins and ends next to white
+    space has exactly the tokens it had inside the text, and need not be tokenized again."""
+    normalizer = config.get("normalizer")
+    added_ok = all(
+        not any(c.isspace() for c in t.get("content", "")) and not t.get("lstrip") and not t.get("rstrip")
+        for t in config.get("added_tokens") or []
+    )
+    return (
+        (config.get("model") or {}).get("type") == "WordPiece"
+        and (config.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
+        and (normalizer is None or normalizer.get("type") == "BertNormalizer")
+        and added_ok
+    )
+
+
+def _bert_space(c: str) -> bool:
+    """White space to BERT's normalizer (Python's ``isspace`` also has control characters it deletes)."""
+    return c in " \t\n\r" or unicodedata.category(c) == "Zs"
 
 
 class _CallSource:
@@ -265,12 +292,14 @@ def _overlap_start(text: str, toks: _Tokens, i: int, j: int, cut: int, overlap: 
     """Where the chunk after a cut at ``cut`` (``j`` tokens before it; this chunk starts in token ``i``)
     starts so that the two share about ``overlap`` tokens: at the sentence or line start nearest to
     ``overlap`` tokens back, among those between half and one and a half times as far back; else at the
-    word start at or after ``overlap`` tokens back. Never more than ``budget - 1`` tokens back, so the next
-    chunk always gets past ``cut``."""
-    target = max(toks.back(j, overlap), i + 1)
+    word start at or after ``overlap`` tokens back. Never so far back that the next chunk has no room for
+    token ``j``, so the next chunk always gets past ``cut``."""
+    # The next chunk must have room for token j: weight(start, j + 1) <= budget.
+    first = max(i + 1, toks.back(min(j + 1, toks.n), budget))
+    target = max(toks.back(j, overlap), first)
     if target >= j:
         return cut
-    earliest = max(toks.back(j, min(overlap + overlap // 2, budget - 1)), i + 1)
+    earliest = max(toks.back(j, overlap + overlap // 2), first)
     latest = min(max(toks.back(j, overlap // 2), target), j - 1)
     s = int(toks.starts[target])
     best = -1
@@ -305,9 +334,11 @@ def _split(text: str, toks: _Tokens, a: int, b: int, budget: int, overlap: int) 
         fresh = max(i, prev_j)
         jmin = max(toks.advance(fresh, toks.weight(fresh, k) * _MIN_FILL, at_least=True), prev_j + 1, i + 1)
         jmin = min(jmin, k)
-        lo = int(toks.starts[jmin - 1]) + 1  # the cut must keep token jmin - 1 ...
+        # The cut must keep token jmin - 1 and come after the last chunk's end (a token may straddle it) ...
+        lo = max(int(toks.starts[jmin - 1]), pos, last_end) + 1
         hi = int(toks.starts[k]) if k < toks.n else b  # ... and leave out token k
-        # When lo > hi, several tokens share one character (byte-level BPE): keep the character whole.
+        # lo > hi when several tokens share one character (byte-level BPE) or a token straddles the last
+        # end: then cut after that token, keeping characters whole.
         cut = _best_cut(text, lo, hi) if lo <= hi else max(int(toks.ends[jmin - 1]), lo)
         end = _strip_end(text, pos, cut)
         if end > max(pos, last_end):
@@ -316,7 +347,7 @@ def _split(text: str, toks: _Tokens, a: int, b: int, budget: int, overlap: int) 
         j = toks.before(cut)
         nxt = _overlap_start(text, toks, i, j, cut, overlap, budget) if overlap > 0 else cut
         nxt = _skip_space(text, nxt, b)
-        pos = nxt if nxt > pos else _skip_space(text, cut, b)
+        pos = nxt if nxt > pos else _skip_space(text, max(cut, pos + 1), b)
         prev_j = j
     return spans
 
@@ -437,10 +468,13 @@ class Chunker:
         docs: list[Document] = []
         for batch in _batches(_sections(loaded)):
             all_toks = self._source.tokenize([text[s.start : s.end] for s in batch], [s.start for s in batch])
-            for section, toks in zip(batch, all_toks, strict=True):
-                spans = _split(text, toks, section.start, section.end, self.chunk_size, self.chunk_overlap)
-                if self.max_tokens is not None:
-                    spans = _drop_contained(self._fit(text, toks, spans, self.chunk_size, self.max_tokens))
+            all_spans = [
+                _split(text, toks, section.start, section.end, self.chunk_size, self.chunk_overlap)
+                for section, toks in zip(batch, all_toks, strict=True)
+            ]
+            if self.max_tokens is not None:
+                all_spans = self._verify(text, all_toks, all_spans, self.max_tokens)
+            for section, spans in zip(batch, all_spans, strict=True):
                 meta = dict(base)
                 if section.page is not None:
                     meta["page"] = int(section.page)
@@ -462,11 +496,45 @@ class Chunker:
                     )
         return docs
 
+    def _verify(
+        self, text: str, all_toks: list[_Tokens], all_spans: list[list[tuple[int, int]]], max_tokens: int
+    ) -> list[list[tuple[int, int]]]:
+        """Count every chunk's tokens on its own, in one call to the tokenizer for the whole batch, and cut
+        again the chunks over ``max_tokens``. With a BERT WordPiece tokenizer, a chunk with white space on
+        both sides is known to have its section's tokens plus the special ones, and is not tokenized again."""
+        exact = getattr(self._source, "exact_at_spaces", False)
+        counts: list[list[int | None]] = []
+        unknown: list[str] = []
+        for toks, spans in zip(all_toks, all_spans, strict=True):
+            row: list[int | None] = []
+            for a, z in spans:
+                if exact and (a == 0 or _bert_space(text[a - 1])) and (z == len(text) or _bert_space(text[z])):
+                    row.append(toks.weight(toks.ended(a), toks.before(z)) + self.num_special_tokens)
+                else:
+                    row.append(None)
+                    unknown.append(text[a:z])
+            counts.append(row)
+        measured = iter(self._source.count(unknown))
+        return [
+            _drop_contained(
+                self._fit(text, toks, spans, self.chunk_size, max_tokens, [next(measured) if c is None else c for c in row])
+            )
+            for toks, spans, row in zip(all_toks, all_spans, counts, strict=True)
+        ]
+
     def _fit(
-        self, text: str, toks: _Tokens, spans: list[tuple[int, int]], budget: int, max_tokens: int
+        self,
+        text: str,
+        toks: _Tokens,
+        spans: list[tuple[int, int]],
+        budget: int,
+        max_tokens: int,
+        counts: list[int] | None = None,
     ) -> list[tuple[int, int]]:
-        """Verify spans against ``max_tokens`` by tokenizing them on their own; cut again those over it."""
-        counts = self._source.count([text[s:e] for s, e in spans])
+        """Verify spans against ``max_tokens`` by tokenizing them on their own (``counts`` when known); cut
+        again those over it."""
+        if counts is None:
+            counts = self._source.count([text[s:e] for s, e in spans])
         out: list[tuple[int, int]] = []
         for (s, e), count in zip(spans, counts, strict=True):
             if count <= max_tokens:

@@ -205,9 +205,11 @@ def test_chunk_size_counts_text_tokens_without_max_tokens(minilm):
 ALPHABET = [
     "the", "cat", "Python", "embedding", "naïve", "Ünïcödé", "你好", "世界", "🙂", "https://example.com/a?b=c",
     "x" * 150, "a.b.c", "foo-bar", "e.g.", "3.14", "(paren)", '"quoted."', "[CLS]", "<|im_end|>", "\u200b",
-    "日本語。", "!?", "…", "ab" * 40,
+    "日本語。", "!?", "…", "ab" * 40, "e\u0301", "\u0301x", "İ", "ﬁ", "x[SEP]",
 ]
-SEPARATORS = [" ", " ", " ", " ", ". ", ", ", "\n", "\n\n", "", "  ", ". \n", "? ", "\t"]
+# Python's isspace() says yes to all of these; BERT's normalizer deletes some (\x1c, \x0b) and keeps others.
+SEPARATORS = [" ", " ", " ", " ", ". ", ", ", "\n", "\n\n", "", "  ", ". \n", "? ", "\t", "\x1c", "\x0b", "\x85",
+              "\u2028", "\xa0", "\u3000"]
 
 
 def random_text(rng: random.Random) -> str:
@@ -236,7 +238,7 @@ def check_invariants(tokenizer, loaded: LoadedFile, docs, max_tokens: int) -> No
         start, end = meta["start_index"], meta["end_index"]
         assert meta["chunk_index"] == index
         assert full[start:end] == doc.page_content == doc.page_content.strip() != ""
-        assert n_tokens(tokenizer, doc.page_content) <= max_tokens
+        assert (len(doc.page_content) if tokenizer is len else n_tokens(tokenizer, doc.page_content)) <= max_tokens
         # One page and one heading path for all the chunk's text.
         inside = [b for s, e, b in spans if s < end and start < e and b.text.strip()]
         assert len({(b.page, b.heading) for b in inside}) == 1
@@ -268,6 +270,27 @@ def test_property_random_texts_respect_max_tokens(which, request):
         ]
         loaded = LoadedFile("r.txt", "text", blocks)
         check_invariants(tokenizer, loaded, chunker.chunk(loaded), chunk_size + specials)
+
+
+def test_property_length_function_len():
+    rng = random.Random(99)
+    for _ in range(100):
+        chunk_size = rng.randint(8, 300)
+        chunker = Chunker(
+            length_function=len, chunk_size=chunk_size, chunk_overlap=rng.randint(0, chunk_size - 1),
+            max_tokens=chunk_size,
+        )
+        blocks = [TextBlock(random_text(rng), heading=rng.choice([(), ("A",)])) for _ in range(rng.randint(1, 4))]
+        loaded = LoadedFile("r.txt", "text", blocks)
+        check_invariants(len, loaded, chunker.chunk(loaded), chunk_size)
+
+
+def test_cut_inside_a_piece_loses_nothing():
+    # With a length function, "日本語。izizapnxdcdv" is one piece; the sentence end inside it is a cut.
+    text = "wazfhy dfjffnze aev. 日本語。izizapnxdcdv \t? tcozekql wazfhy ffyxda"
+    loaded = LoadedFile("c.txt", "text", [TextBlock(text)])
+    docs = Chunker(length_function=len, chunk_size=17, chunk_overlap=5, max_tokens=17).chunk(loaded)
+    check_invariants(len, loaded, docs, 17)
 
 
 def test_minilm_full_window_on_prose(minilm):
