@@ -17,10 +17,10 @@ console = Console()
 
 @app.command()
 def demo(
-    data: Annotated[Path | None, typer.Option(help="Folder of .md/.txt documents (default: the bundled samples).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Folder of documents (default: the bundled samples in examples/data).")] = None,
     reranker: Annotated[str, typer.Option(help="colbert (MaxSim over MiniLM token vectors), llm (SmolLM2 yes/no) or none.")] = "colbert",
 ) -> None:
-    """Retrieve and rerank over the sample documents with the bundled models, offline."""
+    """Ingest the sample documents into a temporary collection, then retrieve and rerank, offline."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from rag_app.demo import RERANKERS, SAMPLE_DATA, run_demo
 

@@ -1,13 +1,14 @@
 """The demonstration behind ``rag-app demo``: retrieve and rerank over the sample documents, offline.
 
-Until the ingest and chain issues land, it splits the sample Markdown and text files by paragraph itself,
-retrieves with the hybrid retriever (BM25 + MiniLM), reranks (by default ColBERT-style MaxSim over MiniLM's
-token vectors; or the LLM yes/no reranker on the bundled SmolLM2; or not at all), and prints the best
-passages for three questions with the time each step took.
+It ingests the sample documents into a temporary Chroma collection with the real pipeline, retrieves with
+the hybrid retriever (BM25 + MiniLM over the collection), reranks (by default ColBERT-style MaxSim over
+MiniLM's token vectors; or the LLM yes/no reranker on the bundled SmolLM2; or not at all), and prints the
+best passages for three questions with the time each step took. Answer generation comes with the chain.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,32 +31,6 @@ QUESTIONS = [
 ]
 
 
-def split_paragraphs(path: Path, root: Path) -> list[Document]:
-    """Paragraphs of a Markdown or text file, each with its source and Markdown heading path."""
-    docs: list[Document] = []
-    headings: list[str] = []
-    lines: list[str] = []
-
-    def flush() -> None:
-        text = " ".join(" ".join(lines).split())
-        lines.clear()
-        if text:
-            meta = {"source": str(path.relative_to(root)), "heading": " > ".join(headings)}
-            docs.append(Document(page_content=text, metadata=meta, id=f"{meta['source']}:{len(docs)}"))
-
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if path.suffix == ".md" and line.startswith("#"):
-            flush()
-            level = len(line) - len(line.lstrip("#"))
-            headings = [*headings[: level - 1], line.lstrip("# ").strip()]
-        elif not line.strip():
-            flush()
-        else:
-            lines.append(line)
-    flush()
-    return docs
-
-
 @contextmanager
 def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
     start = time.perf_counter()
@@ -69,19 +44,39 @@ def run_demo(
     """Print and return the ``top_n`` passages for each of :data:`QUESTIONS`."""
     if reranker not in RERANKERS:
         raise ValueError(f"reranker must be one of {', '.join(RERANKERS)}; got {reranker!r}.")
-    from retrievers.langchain import HybridRetriever, LangchainEmbedding, LangchainReranker
+    from rag_app.indexes import open_index
+    from retrievers.langchain import HybridRetriever, LangchainReranker
 
     console = console or Console()
     timings: dict[str, float] = {}
-    with _timed(timings, "load documents"):
-        docs = [d for p in sorted(data.glob("*")) if p.suffix in {".md", ".txt"} for d in split_paragraphs(p, data)]
-    console.print(f"[bold]{len(docs)} passages[/] from {data}; reranker: {reranker}")
-    with _timed(timings, "load models"):
-        embedding = LangchainEmbedding(model_name_or_path="minilm")
-        options = RERANKERS[reranker]
-        compressor = LangchainReranker(top_n=top_n, **options) if options else None
-    with _timed(timings, "index (BM25 + dense)"):
-        retriever = HybridRetriever.from_documents(docs, embedding, k=k)
+    with tempfile.TemporaryDirectory(prefix="rag-app-demo-") as db:
+        with _timed(timings, "load models"):
+            handle = open_index(Path(db), "demo", "minilm")
+            options = RERANKERS[reranker]
+            compressor = LangchainReranker(top_n=top_n, **options) if options else None
+        with _timed(timings, "ingest (load, chunk, embed, index)"):
+            report = handle.ingestor().ingest([data])
+        console.print(f"[bold]{report.files_ingested} files, {report.chunks_total} chunks[/] from {data}; "
+                      f"reranker: {reranker}")
+        for failure in report.files_failed:
+            console.print(f"[red]failed[/] {failure.source}: {failure.error}")
+        with _timed(timings, "BM25 index"):
+            stored = handle.store.vector_store.get(include=["documents", "metadatas"])
+            chunks = [Document(page_content=text, metadata=meta, id=id_)
+                      for id_, text, meta in zip(stored["ids"], stored["documents"], stored["metadatas"], strict=True)]
+            retriever = HybridRetriever(vectorstore=handle.store.vector_store, documents=chunks, k=k)
+        answers = _ask(retriever, compressor, top_n, console, timings)
+        handle.store.close()
+    timing = Table(title="Time per step (seconds)")
+    timing.add_column("step")
+    timing.add_column("seconds", justify="right")
+    for step, seconds in timings.items():
+        timing.add_row(step, f"{seconds:.2f}")
+    console.print(timing)
+    return answers
+
+
+def _ask(retriever, compressor, top_n: int, console: Console, timings: dict[str, float]) -> list[list[Document]]:  # noqa: ANN001
     answers = []
     for question in QUESTIONS:
         with _timed(timings, "retrieve"):
@@ -96,10 +91,4 @@ def run_demo(
             score = doc.metadata.get("relevance_score", doc.metadata.get("fused_score", 0.0))
             table.add_row(str(i), doc.metadata["source"], doc.metadata.get("heading", ""), f"{score:.3f}", doc.page_content)
         console.print(table)
-    timing = Table(title="Time per step (seconds)")
-    timing.add_column("step")
-    timing.add_column("seconds", justify="right")
-    for step, seconds in timings.items():
-        timing.add_row(step, f"{seconds:.2f}")
-    console.print(timing)
     return answers

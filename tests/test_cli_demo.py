@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
 from rag_app.cli import app
-from rag_app.demo import QUESTIONS, run_demo, split_paragraphs
+from rag_app.demo import QUESTIONS, run_demo
 from retrievers import resolve_model
 
 runner = CliRunner()
@@ -27,19 +26,6 @@ def test_demo_rejects_an_unknown_reranker() -> None:
     result = runner.invoke(app, ["demo", "--reranker", "bogus"], env={"COLUMNS": "200"})
     assert result.exit_code != 0
     assert "colbert, llm, none" in result.output
-
-
-def test_split_paragraphs_keeps_the_markdown_heading_path(tmp_path: Path) -> None:
-    page = tmp_path / "guide.md"
-    page.write_text("# Guide\n\nIntro line one\nline two.\n\n## Setup\n### Power\nUse AA cells.\n\n## Other\nText.\n")
-    docs = split_paragraphs(page, tmp_path)
-    assert [(d.page_content, d.metadata["heading"]) for d in docs] == [
-        ("Intro line one line two.", "Guide"),
-        ("Use AA cells.", "Guide > Setup > Power"),
-        ("Text.", "Guide > Other"),
-    ]
-    assert {d.metadata["source"] for d in docs} == {"guide.md"}
-    assert len({d.id for d in docs}) == 3
 
 
 @pytest.mark.integration
