@@ -363,8 +363,14 @@ class _Section:
     heading: tuple[str, ...]
 
 
+# A section is tokenized in one call; a long run of blocks under one heading (a 100 MB text file is one
+# run) is cut at a block boundary every this many characters, so tokenizer memory stays bounded.
+_MAX_SECTION_CHARS = 200_000
+
+
 def _sections(loaded: LoadedFile) -> list[_Section]:
-    """Runs of consecutive non-empty blocks with the same page and heading path, as spans of ``loaded.text``."""
+    """Runs of consecutive non-empty blocks with the same page and heading path, as spans of ``loaded.text``,
+    each at most ``_MAX_SECTION_CHARS`` long unless a single block is longer."""
     sections: list[_Section] = []
     offset = 0
     for block in loaded.blocks:
@@ -373,7 +379,12 @@ def _sections(loaded: LoadedFile) -> list[_Section]:
         if not block.text.strip():
             continue
         last = sections[-1] if sections else None
-        if last is not None and last.page == block.page and last.heading == tuple(block.heading):
+        if (
+            last is not None
+            and last.page == block.page
+            and last.heading == tuple(block.heading)
+            and end - last.start <= _MAX_SECTION_CHARS
+        ):
             sections[-1] = _Section(last.start, end, last.page, last.heading)
         else:
             sections.append(_Section(start, end, block.page, tuple(block.heading)))

@@ -403,3 +403,25 @@ def test_chunk_file_equals_chunker(minilm):
     first = chunk_file(loaded, minilm, chunk_size=20, chunk_overlap=5, max_tokens=256)
     again = Chunker(minilm, chunk_size=20, chunk_overlap=5, max_tokens=256).chunk(loaded)
     assert first == again
+
+
+def test_long_runs_under_one_heading_are_tokenized_in_bounded_sections(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A huge file without headings is one run of blocks; it is cut at block boundaries so that tokenizer
+    memory stays bounded, and chunks never straddle a cut."""
+    import ingest.chunking as chunking
+
+    monkeypatch.setattr(chunking, "_MAX_SECTION_CHARS", 120)
+    blocks = [TextBlock(f"Paragraph number {i} has a few words in it.") for i in range(12)]
+    loaded = LoadedFile(source="big.txt", file_type="text", blocks=blocks)
+    sections = chunking._sections(loaded)
+    assert len(sections) > 1
+    assert all(s.end - s.start <= 120 for s in sections)
+    cuts = [(s.start, s.end) for s in sections]
+    # Sections start and end on block boundaries and cover every block.
+    text = loaded.text
+    assert all(text[a:b].startswith("Paragraph") and text[a:b].endswith(".") for a, b in cuts)
+    assert sum(text[a:b].count("Paragraph") for a, b in cuts) == 12
+    tok = AutoTokenizer.from_pretrained(str(resolve_model("minilm").path))
+    for doc in chunk_file(loaded, tok, chunk_size=30, chunk_overlap=5, max_tokens=64):
+        start, end = doc.metadata["start_index"], doc.metadata["end_index"]
+        assert any(a <= start and end <= b for a, b in cuts)
