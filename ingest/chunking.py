@@ -47,7 +47,7 @@ import os
 import re
 import unicodedata
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 from langchain_core.documents import Document
 
-from ingest.types import LoadedFile
+from ingest.types import LoadedFile, TextBlock
 
 __all__ = ["HEADING_SEPARATOR", "Chunker", "chunk_file", "count_tokens", "load_tokenizer", "read_max_seq_length"]
 
@@ -391,6 +391,29 @@ def _sections(loaded: LoadedFile) -> list[_Section]:
     return sections
 
 
+def _windows(blocks: Iterable[TextBlock]) -> Iterator[tuple[int, list[TextBlock]]]:
+    """Group a stream of blocks into windows of about ``_BATCH_CHARS`` characters, cut only where
+    :func:`_sections` starts a new section anyway, each with its start offset in the whole file's text."""
+    window: list[TextBlock] = []
+    offset = pos = 0  # window start in the file's text; next block's start inside the window
+    section: tuple[int, int | None, tuple[str, ...]] | None = None  # start, page, heading of the last one
+    for block in blocks:
+        start, end = pos, pos + len(block.text)
+        if block.text.strip():
+            heading = tuple(block.heading)
+            new = (section is None or section[1] != block.page or section[2] != heading
+                   or end - section[0] > _MAX_SECTION_CHARS)
+            if new and window and pos >= _BATCH_CHARS:
+                yield offset, window
+                offset, window, start, end = offset + pos, [], 0, len(block.text)
+            if new:
+                section = (start, block.page, heading)
+        window.append(block)
+        pos = end + 2  # the "\n\n" that joins blocks in LoadedFile.text
+    if window:
+        yield offset, window
+
+
 def _check_int(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
@@ -472,6 +495,29 @@ class Chunker:
 
     def chunk(self, loaded: LoadedFile) -> list[Document]:
         """The chunks of one file, in reading order, with the metadata described in the module docstring."""
+        return list(self.iter_chunks(loaded.blocks, source=loaded.source, file_type=loaded.file_type, title=loaded.title))
+
+    def iter_chunks(
+        self,
+        blocks: Iterable[TextBlock],
+        *,
+        source: str,
+        file_type: str,
+        title: str | Callable[[], str | None] | None = None,
+    ) -> Iterator[Document]:
+        """Chunks of a stream of blocks, as they come: the same chunks as :meth:`chunk` on the whole file,
+        holding about one megabyte of text at a time. ``title`` may be a callable, read at each window
+        (a streamed Markdown file learns its title from its first heading)."""
+        index = 0
+        for offset, window in _windows(blocks):
+            part = LoadedFile(source=source, file_type=file_type, blocks=window,  # type: ignore[arg-type]
+                              title=title() if callable(title) else title)
+            for doc in self._chunk_window(part, offset, index):
+                index += 1
+                yield doc
+
+    def _chunk_window(self, loaded: LoadedFile, offset: int, first_index: int) -> list[Document]:
+        """Chunks of a window of blocks whose text starts at ``offset`` in the whole file's text."""
         text = loaded.text
         base: dict[str, str | int] = {"source": loaded.source, "file_type": loaded.file_type}
         if loaded.title:
@@ -498,9 +544,9 @@ class Chunker:
                             page_content=chunk,
                             metadata={
                                 **meta,
-                                "chunk_index": len(docs),
-                                "start_index": start,
-                                "end_index": end,
+                                "chunk_index": first_index + len(docs),
+                                "start_index": offset + start,
+                                "end_index": offset + end,
                                 "content_hash": hashlib.sha256(chunk.encode("utf-8", "surrogatepass")).hexdigest(),
                             },
                         )

@@ -48,7 +48,7 @@ import re
 import threading
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
@@ -415,42 +415,64 @@ class IndexStore:
     def index_file(
         self,
         source: str,
-        chunks: Sequence[Document],
+        chunks: Iterable[Document],
         *,
         stamp: FileState | None = None,
         settings: str = "",
     ) -> FileResult:
         """Make the index hold exactly ``chunks`` for ``source``: add the new ones, delete the old ones.
 
-        Every chunk's ``metadata["source"]`` must be ``source``. No chunks removes the source. Given a
+        Every chunk's ``metadata["source"]`` must be ``source``. No chunks removes the source. ``chunks``
+        may be a generator: it is consumed in batches of at most :attr:`max_batch_size`, and the source's
+        old chunks are deleted once all new ones are recorded (LangChain's ``scoped_full`` cleanup), so a
+        file of any size is indexed in bounded memory without re-embedding chunks it already had. Given a
         ``stamp`` (:func:`file_fingerprint` of the file the chunks came from), the file state is
         recorded in the same transaction that closes the journal row; without one, any recorded state
         is forgotten (call :meth:`mark_file` afterwards).
 
         Raises:
             ValueError: a chunk of another source, or a store opened without an embedding (caller
-                bugs; nothing is written).
+                bugs; the source is left as it was).
             IndexingError: the write failed; the source is rolled back to what it was before.
+            Any exception raised by ``chunks`` itself (e.g. a loader error found while streaming): the
+                source is rolled back and the exception propagates unchanged.
         """
-        if chunks and self.vector_store.embeddings is None:
+        stream = iter(chunks)
+        first = next(stream, None)
+        if first is not None and self.vector_store.embeddings is None:
             raise ValueError(f"{self.location} was opened without an embedding: it cannot index {source!r}")
-        for position, chunk in enumerate(chunks):
-            if chunk.metadata.get("source") != source:
-                raise ValueError(
-                    f"chunk {position} of {source!r} has metadata source {chunk.metadata.get('source')!r}"
-                )
+        if first is not None and first.metadata.get("source") != source:
+            raise ValueError(f"chunk 0 of {source!r} has metadata source {first.metadata.get('source')!r}")
+
+        def checked() -> Iterator[Document]:
+            chunk, position = first, 0
+            while chunk is not None:
+                if chunk.metadata.get("source") != source:
+                    raise _ChunkStreamError(ValueError(
+                        f"chunk {position} of {source!r} has metadata source {chunk.metadata.get('source')!r}"
+                    ))
+                yield chunk
+                position += 1
+                try:
+                    chunk = next(stream, None)
+                except Exception as exc:
+                    raise _ChunkStreamError(exc) from exc
+
         with self._lock.hold():
             self.journal.begin(source, "index")
+            # What a failed attempt must come back to. Old chunks are only deleted after every new one is
+            # written (scoped_full), so rolling back means deleting the keys this attempt added.
+            before = set(self.journal.group_keys(source))
             try:
-                if chunks:
-                    # One index() call, one batch for the whole file: incremental cleanup then runs once,
-                    # after all of the file's chunks are recorded. BatchedChroma splits the writes.
+                if first is not None:
+                    # One index() call per file; cleanup after all batches, so a file spread over several
+                    # batches is never half-deleted and re-embedded. BatchedChroma splits the writes.
                     outcome = index(
-                        list(chunks),
+                        checked(),
                         self.journal,
                         self.vector_store,
-                        batch_size=len(chunks),
-                        cleanup="incremental",
+                        batch_size=self.max_batch_size,
+                        cleanup="scoped_full",
                         source_id_key="source",
                         key_encoder="sha256",
                         cleanup_batch_size=self.max_batch_size,
@@ -465,8 +487,10 @@ class IndexStore:
                 else:
                     result = FileResult(source, added=0, updated=0, skipped=0, deleted=self._purge(source))
                     self.journal.delete_keys(self.journal.group_keys(source))
+            except _ChunkStreamError as exc:
+                self._roll_back(source, exc.error, keep=before, propagate=True)
             except Exception as exc:
-                self._roll_back(source, exc)
+                self._roll_back(source, exc, keep=before)
             state = None
             if stamp is not None:
                 state = replace(stamp, chunks=self.journal.record_count(source), settings=settings)
@@ -566,10 +590,16 @@ class IndexStore:
             self.journal.delete_keys(lost)
         self.journal.finish(source, None)
 
-    def _roll_back(self, source: str, exc: Exception) -> NoReturn:
-        """Undo a failed index of ``source`` and raise :class:`IndexingError`."""
+    def _roll_back(self, source: str, exc: Exception, *, keep: set[str], propagate: bool = False) -> NoReturn:
+        """Undo a failed index of ``source``: delete the chunks it added (keys not in ``keep``), then raise
+        :class:`IndexingError` (or ``exc`` itself when ``propagate``: an error of the caller's chunk stream,
+        not of the store)."""
         reason = _one_line(exc)
         try:
+            added = sorted(set(self.journal.group_keys(source)) - keep)
+            if added:
+                self.vector_store.delete(added)
+                self.journal.delete_keys(added)
             self._reconcile(source)
         except Exception as repair_exc:
             raise IndexingError(
@@ -577,7 +607,17 @@ class IndexStore:
                 f"{reason}; rolling back also failed ({_one_line(repair_exc)}): "
                 f"it will be repaired when {self.location} is next opened",
             ) from exc
+        if propagate:
+            raise exc
         raise IndexingError(source, reason) from exc
+
+
+class _ChunkStreamError(Exception):
+    """Carries an exception raised by the chunks given to :meth:`IndexStore.index_file` through index()."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _client_settings() -> Settings:

@@ -10,14 +10,16 @@ The pipeline knows LangChain interfaces and a tokenizer, not our models: ``rag_a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.chunking import chunk_file
+from langchain_core.documents import Document
+
+from ingest.chunking import Chunker
 from ingest.indexing import IndexingError, IndexStore, file_fingerprint
-from ingest.loaders import load_file
+from ingest.loaders import open_file
 from ingest.types import LoadError
 from ingest.walk import FoundFile, WalkProblem, walk
 
@@ -81,6 +83,7 @@ class Ingestor:
     ) -> None:
         self.store = store
         self.tokenizer = tokenizer
+        self.chunker = Chunker(tokenizer, chunk_size=chunk_size, chunk_overlap=chunk_overlap, max_tokens=max_tokens)
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
         self.max_tokens = max_tokens
@@ -133,16 +136,25 @@ class Ingestor:
                 report.files_unchanged += 1
                 return "unchanged"
             stamp = file_fingerprint(found.path)
-            loaded = load_file(found.path, source=source, pdf_password=self.pdf_password)
-            chunks = chunk_file(loaded, self.tokenizer, chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap,
-                                max_tokens=self.max_tokens)
-            if not chunks:
-                raise LoadError(source, "no text to index")
+            opened = open_file(found.path, source=source, pdf_password=self.pdf_password)
             mtime = int(found.path.stat().st_mtime)
-            for chunk in chunks:
-                chunk.metadata["mtime"] = mtime
-                chunk.metadata.update(self.chunk_metadata)
-            result = self.store.index_file(source, chunks, stamp=stamp, settings=self.settings)
+            count = 0
+
+            def chunks() -> Iterator[Document]:
+                # Streamed: blocks → windows of chunks → batches written to the store, so memory stays
+                # bounded whatever the file's size.
+                nonlocal count
+                for chunk in self.chunker.iter_chunks(
+                    opened.blocks, source=source, file_type=opened.file_type, title=lambda: opened.title
+                ):
+                    chunk.metadata["mtime"] = mtime
+                    chunk.metadata.update(self.chunk_metadata)
+                    count += 1
+                    yield chunk
+
+            result = self.store.index_file(source, chunks(), stamp=stamp, settings=self.settings)
+            if count == 0:
+                raise LoadError(source, "no text to index")
         except (LoadError, IndexingError) as exc:
             return self._fail(source, exc.reason, report)
         except OSError as exc:

@@ -425,3 +425,27 @@ def test_long_runs_under_one_heading_are_tokenized_in_bounded_sections(monkeypat
     for doc in chunk_file(loaded, tok, chunk_size=30, chunk_overlap=5, max_tokens=64):
         start, end = doc.metadata["start_index"], doc.metadata["end_index"]
         assert any(a <= start and end <= b for a, b in cuts)
+
+
+def test_streamed_chunks_equal_whole_file_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """iter_chunks holds a window of blocks at a time and still gives exactly chunk()'s chunks and offsets."""
+    import ingest.chunking as chunking
+
+    monkeypatch.setattr(chunking, "_BATCH_CHARS", 150)
+    monkeypatch.setattr(chunking, "_MAX_SECTION_CHARS", 200)
+    rng = random.Random(7)
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
+    blocks = []
+    for i in range(40):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(3, 30))) + "."
+        blocks.append(TextBlock(text if i % 9 else "   ", heading=("H", str(i // 7)), page=1 + i // 13))
+    loaded = LoadedFile(source="s.pdf", file_type="pdf", blocks=blocks, title="T")
+    tok = AutoTokenizer.from_pretrained(str(resolve_model("minilm").path))
+    chunker = Chunker(tok, chunk_size=20, chunk_overlap=4, max_tokens=64)
+    whole = chunker.chunk(loaded)
+    windows = list(chunking._windows(blocks))
+    assert len(windows) > 2
+    streamed = list(chunker.iter_chunks(iter(blocks), source="s.pdf", file_type="pdf", title=lambda: "T"))
+    assert [(d.page_content, d.metadata) for d in streamed] == [(d.page_content, d.metadata) for d in whole]
+    for doc in streamed:
+        assert loaded.text[doc.metadata["start_index"] : doc.metadata["end_index"]] == doc.page_content

@@ -403,7 +403,7 @@ def test_crash_after_chroma_write_before_records(tmp_path: Path, monkeypatch: py
     crash_on(monkeypatch, store.journal, "update", when=lambda keys, **kw: kw.get("group_ids") is not None)
     with pytest.raises(Crash):
         ingest_folder(store, folder)
-    assert store.count() == 4 and store.journal.record_count() == 0  # orphans in Chroma
+    assert store.count() == 3 and store.journal.record_count() == 0  # the first batch: orphans in Chroma
     store.close()
 
     # The file changes before the rerun: its orphans would never be cleaned up without the journal.
@@ -576,12 +576,13 @@ def test_sigkill_mid_ingest_then_rerun_equals_a_clean_ingest(
     kill_worker_after(db_dir, folder, tmp_path / "progress.txt", kill_at_call)
 
     journal, in_chroma, recorded = left_behind(db_dir)
-    # Killed inside file (kill_at_call - 1) // 3 + 1, after its first sub-batch reached Chroma.
+    # Killed inside file (kill_at_call - 1) // 3 + 1, while embedding a batch after its first: each batch
+    # of a file is written and recorded before the next is embedded, so that file is half in the index.
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.md"))
     interrupted = files[(kill_at_call - 1) // 3]
     assert journal == [(interrupted, "index")]
-    assert in_chroma - recorded == WORKER_BATCH * ((kill_at_call - 1) % 3)
-    assert recorded == 10 * ((kill_at_call - 1) // 3)
+    assert in_chroma == recorded
+    assert recorded == 10 * ((kill_at_call - 1) // 3) + WORKER_BATCH * ((kill_at_call - 1) % 3)
 
     if change_folder:
         (folder / interrupted).write_text("The interrupted file, rewritten.\n\nShorter now.")
@@ -596,3 +597,36 @@ def test_sigkill_mid_ingest_then_rerun_equals_a_clean_ingest(
         embedder.calls.clear()
         assert set(ingest_folder(store, folder).values()) == {None}
         assert embedder.calls == []
+
+
+def test_streamed_chunks_are_written_in_batches_and_a_stream_error_rolls_back(tmp_path: Path) -> None:
+    """index_file consumes a generator batch by batch; an error raised by the generator itself (a loader
+    finding junk half-way through a streamed file) undoes this attempt and propagates unchanged."""
+
+    class Junk(Exception):
+        pass
+
+    def stream(texts: list[str], fail_at: int | None = None):  # noqa: ANN202
+        for i, doc in enumerate(docs("big.md", texts)):
+            if i == fail_at:
+                raise Junk("binary junk at byte 12345")
+            yield doc
+
+    embedder = HashEmbeddings()
+    with open_store(tmp_path / "db", COLLECTION, embedder, max_batch_size=4) as store:
+        old = [f"old {i}" for i in range(6)]
+        assert store.index_file("big.md", stream(old)).added == 6
+        before = snapshot(store)
+        embedder.calls.clear()
+        new = old[:3] + [f"new {i}" for i in range(8)]
+        with pytest.raises(Junk, match="byte 12345"):
+            store.index_file("big.md", stream(new, fail_at=9))
+        assert max(len(call) for call in embedder.calls) <= 4
+        assert snapshot(store) == before  # the new chunks written before the error are gone again
+        assert store.journal.pending() == []
+
+        embedder.calls.clear()
+        result = store.index_file("big.md", stream(new))
+        assert (result.added, result.skipped, result.deleted) == (8, 3, 3)
+        assert sorted(embedder.embedded) == sorted(f"new {i}" for i in range(8))  # kept chunks not re-embedded
+        assert store.sources() == [("big.md", 11)]
