@@ -15,6 +15,26 @@ app = typer.Typer(help="Retrieval-augmented generation over your own documents, 
 console = Console()
 
 
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option("--config", help="Settings file (default: ./rag-app.toml when present).")] = None,
+) -> None:
+    """Settings come from --config (or ./rag-app.toml), RAG_APP_* variables and the options of each command."""
+    ctx.obj = {"config": config}
+
+
+def _settings(ctx: typer.Context, **sections: dict):  # noqa: ANN202
+    """Load the settings with this command's options on top; a bad setting exits with its message."""
+    from rag_app.config import ConfigError, load_settings
+
+    try:
+        return load_settings((ctx.obj or {}).get("config"), **sections)
+    except ConfigError as exc:
+        Console(stderr=True).print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def demo(
     data: Annotated[Path | None, typer.Option(help="Folder of documents (default: the bundled samples in examples/data).")] = None,
@@ -32,34 +52,41 @@ def demo(
     run_demo(folder, console, reranker=reranker)
 
 
-DbOption = Annotated[Path, typer.Option("--db", help="Folder of the embedded Chroma database and the ingest records.")]
-CollectionOption = Annotated[str, typer.Option("--collection", help="Chroma collection name.")]
-HostOption = Annotated[str | None, typer.Option("--chroma-host", help="Use a Chroma server at this host instead of the embedded database.")]
-PortOption = Annotated[int, typer.Option("--chroma-port", help="Port of the Chroma server.")]
-EmbedderOption = Annotated[str, typer.Option("--embedder", help="Embedding model: bundled alias, local folder or hub id.")]
+DbOption = Annotated[Path | None, typer.Option("--db", help="Folder of the embedded Chroma database and the ingest records [index.db: .rag-app].")]
+CollectionOption = Annotated[str | None, typer.Option("--collection", help="Chroma collection name [index.collection: documents].")]
+HostOption = Annotated[str | None, typer.Option("--chroma-host", help="Use a Chroma server at this host instead of the embedded database [index.chroma_host].")]
+PortOption = Annotated[int | None, typer.Option("--chroma-port", help="Port of the Chroma server [index.chroma_port: 8000].")]
+EmbedderOption = Annotated[str | None, typer.Option("--embedder", help="Embedding model: bundled alias, local folder or hub id [retrieval.embedder: minilm].")]
 
 
-def _open(db: Path, collection: str, embedder: str, host: str | None, port: int, contextual: bool = True):  # noqa: ANN202
-    from rag_app.indexes import open_index
+def _index_section(db: Path | None, collection: str | None, host: str | None, port: int | None) -> dict:
+    return {"db": db, "collection": collection, "chroma_host": host, "chroma_port": port}
 
-    return open_index(db, collection, embedder, host=host, port=port if host else None, contextual=contextual)
+
+def _store(settings, embedding=None):  # noqa: ANN001, ANN202
+    from ingest.indexing import open_store
+
+    index = settings.index
+    return open_store(index.db, index.collection, embedding, host=index.chroma_host,
+                      port=index.chroma_port if index.chroma_host else None)
 
 
 @app.command()
 def ingest(
+    ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
-    db: DbOption = Path(".rag-app"),
-    collection: CollectionOption = "documents",
+    db: DbOption = None,
+    collection: CollectionOption = None,
     glob: Annotated[list[str] | None, typer.Option("--glob", help="Only files whose name or relative path matches (repeatable).")] = None,
     prune: Annotated[bool, typer.Option("--prune", help="Remove the chunks of every source not seen in this run (deleted files, or files outside the given paths and globs).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
-    chunk_size: Annotated[int, typer.Option(help="Chunk size in embedder tokens.")] = 200,
-    chunk_overlap: Annotated[int, typer.Option(help="Overlap between consecutive chunks, in tokens.")] = 40,
-    pdf_password: Annotated[str | None, typer.Option(help="Password for encrypted PDFs.", envvar="RAG_APP_PDF_PASSWORD")] = None,
-    embedder: EmbedderOption = "minilm",
-    contextual: Annotated[bool, typer.Option(help="Embed each chunk with its title and heading path in front (stored text unchanged).")] = True,
+    chunk_size: Annotated[int | None, typer.Option(help="Chunk size in embedder tokens [ingest.chunk_size: 200].")] = None,
+    chunk_overlap: Annotated[int | None, typer.Option(help="Overlap between consecutive chunks, in tokens [ingest.chunk_overlap: 40].")] = None,
+    pdf_password: Annotated[str | None, typer.Option(help="Password for encrypted PDFs [ingest.pdf_password, or RAG_APP_INGEST__PDF_PASSWORD].")] = None,
+    embedder: EmbedderOption = None,
+    contextual: Annotated[bool | None, typer.Option("--contextual/--no-contextual", help="Embed each chunk with its title and heading path in front; the stored text is unchanged [ingest.contextual: on].")] = None,
     chroma_host: HostOption = None,
-    chroma_port: PortOption = 8000,
+    chroma_port: PortOption = None,
 ) -> None:
     """Ingest documents (PDF, HTML, Markdown, text, DOCX) into Chroma; unchanged files are skipped.
 
@@ -68,11 +95,21 @@ def ingest(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ingest.walk import walk
+    from rag_app.indexes import open_index
 
+    settings = _settings(
+        ctx, index=_index_section(db, collection, chroma_host, chroma_port),
+        ingest={"chunk_size": chunk_size, "chunk_overlap": chunk_overlap, "pdf_password": pdf_password,
+                "contextual": contextual},
+        retrieval={"embedder": embedder},
+    )
+    index, options = settings.index, settings.ingest
+    password = options.pdf_password.get_secret_value() if options.pdf_password else None
+    handle = open_index(index.db, index.collection, settings.retrieval.embedder, host=index.chroma_host,
+                        port=index.chroma_port if index.chroma_host else None, contextual=options.contextual)
+    ingestor = handle.ingestor(chunk_size=options.chunk_size, chunk_overlap=options.chunk_overlap, pdf_password=password)
     patterns = tuple(glob) if glob else ("*",)
-    handle = _open(db, collection, embedder, chroma_host, chroma_port, contextual)
-    ingestor = handle.ingestor(chunk_size=chunk_size, chunk_overlap=chunk_overlap, pdf_password=pdf_password)
-    total = sum(1 for _ in walk(list(paths), patterns, exclude=(db,)))
+    total = sum(1 for _ in walk(list(paths), patterns, exclude=(index.db,)))
     err = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, disable=as_json, transient=True) as progress:
@@ -81,11 +118,11 @@ def ingest(
         def advance(source: str, status: str) -> None:
             progress.update(task, advance=1, description=f"{status}: {source}")
 
-        report = ingestor.ingest(list(paths), glob=patterns, prune=prune, exclude=(db,), on_file=advance)
+        report = ingestor.ingest(list(paths), glob=patterns, prune=prune, exclude=(index.db,), on_file=advance)
     if as_json:
         typer.echo(json.dumps(report.to_json()))
     else:
-        table = Table(title=f"Ingest into {collection} ({db if not chroma_host else f'{chroma_host}:{chroma_port}'})")
+        table = Table(title=f"Ingest into {index.collection} ({handle.store.location})")
         for col in ("files seen", "ingested", "unchanged", "failed", "chunks added", "chunks deleted", "chunks total"):
             table.add_column(col, justify="right")
         table.add_row(*(str(v) for v in (report.files_seen, report.files_ingested, report.files_unchanged,
@@ -99,21 +136,20 @@ def ingest(
 
 @app.command()
 def sources(
-    db: DbOption = Path(".rag-app"),
-    collection: CollectionOption = "documents",
+    ctx: typer.Context,
+    db: DbOption = None,
+    collection: CollectionOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
     chroma_host: HostOption = None,
-    chroma_port: PortOption = 8000,
+    chroma_port: PortOption = None,
 ) -> None:
     """List the indexed sources and their chunk counts."""
-    from ingest.indexing import open_store
-
-    store = open_store(db, collection, None, host=chroma_host, port=chroma_port if chroma_host else None)
-    rows = store.sources()
+    settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port))
+    rows = _store(settings).sources()
     if as_json:
         typer.echo(json.dumps([{"source": s, "chunks": n} for s, n in rows]))
         return
-    table = Table(title=f"Sources in {collection}")
+    table = Table(title=f"Sources in {settings.index.collection}")
     table.add_column("source")
     table.add_column("chunks", justify="right")
     for source, count in rows:
@@ -123,19 +159,18 @@ def sources(
 
 @app.command()
 def remove(
+    ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="Source to remove, as listed by `rag-app sources`.")],
-    db: DbOption = Path(".rag-app"),
-    collection: CollectionOption = "documents",
+    db: DbOption = None,
+    collection: CollectionOption = None,
     chroma_host: HostOption = None,
-    chroma_port: PortOption = 8000,
+    chroma_port: PortOption = None,
 ) -> None:
     """Remove one source's chunks from the index."""
-    from ingest.indexing import open_store
-
-    store = open_store(db, collection, None, host=chroma_host, port=chroma_port if chroma_host else None)
-    removed = store.remove_source(source)
+    settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port))
+    removed = _store(settings).remove_source(source)
     if not removed:
-        console.print(f"[red]No chunks of {source!r} in {collection}.[/] See `rag-app sources`.")
+        console.print(f"[red]No chunks of {source!r} in {settings.index.collection}.[/] See `rag-app sources`.")
         raise typer.Exit(1)
     console.print(f"Removed {removed} chunks of {source}.")
 

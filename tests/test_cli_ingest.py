@@ -51,3 +51,22 @@ def test_ingest_sources_remove(tmp_path: Path) -> None:
     assert code == 0, out
     code, out = _run("sources", "--db", db, "--json")
     assert [row["source"] for row in json.loads(out)] == ["nimbus-accessories.html", "nimbus-manual.md"]
+
+
+def test_settings_come_from_the_config_file_and_bad_ones_exit_2(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(SAMPLES, docs)
+    config = tmp_path / "prod.toml"
+    config.write_text(f'[index]\ndb = "{tmp_path / "db"}"\ncollection = "manuals"\n[ingest]\nchunk_size = 120\nchunk_overlap = 20\n')
+    code, out = _run("--config", str(config), "ingest", str(docs / "nimbus-manual.md"), "--json")
+    assert code == 0, out
+    code, out = _run("--config", str(config), "sources", "--json")
+    assert json.loads(out) == [{"source": "nimbus-manual.md", "chunks": json.loads(out)[0]["chunks"]}]
+    # The command-line option wins over the file: the default collection is empty.
+    code, out = _run("--config", str(config), "sources", "--collection", "documents", "--json")
+    assert json.loads(out) == []
+
+    config.write_text('[retrieval]\nmode = "sparse"\n')
+    result = runner.invoke(app, ["--config", str(config), "sources"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "retrieval.mode: must be one of 'dense' or 'hybrid'; got 'sparse'" in result.output
