@@ -78,7 +78,6 @@ class Ingestor:
         chunk_overlap: int = 40,
         max_tokens: int | None = None,
         pdf_password: str | None = None,
-        extra_settings: str = "",
         chunk_metadata: dict[str, str | int | float | bool] | None = None,
     ) -> None:
         self.store = store
@@ -88,7 +87,6 @@ class Ingestor:
         self.chunk_overlap = chunk_overlap
         self.max_tokens = max_tokens
         self.pdf_password = pdf_password
-        self.extra_settings = extra_settings
         # Added to every chunk, e.g. which embedding made its vector: a change makes the chunk new, so
         # index() re-embeds it instead of keeping a vector from another model.
         self.chunk_metadata = dict(chunk_metadata or {})
@@ -127,7 +125,7 @@ class Ingestor:
         """What the chunks of a file depend on besides its content: a change re-ingests unchanged files."""
         name = getattr(self.tokenizer, "name_or_path", type(self.tokenizer).__name__)
         return (f"chunk_size={self.chunk_size};chunk_overlap={self.chunk_overlap};max_tokens={self.max_tokens};"
-                f"tokenizer={name};metadata={sorted(self.chunk_metadata.items())};{self.extra_settings}")
+                f"tokenizer={name};metadata={sorted(self.chunk_metadata.items())}")
 
     def _ingest_one(self, found: FoundFile, report: IngestReport) -> str:
         source = found.source
