@@ -135,6 +135,69 @@ def ingest(
 
 
 @app.command()
+def retrieve(
+    ctx: typer.Context,
+    question: Annotated[str | None, typer.Argument(help="The question (or use --queries).")] = None,
+    queries: Annotated[Path | None, typer.Option("--queries", help='JSONL file of {"id": ..., "query": ...} lines; models load once.')] = None,
+    k: Annotated[int | None, typer.Option("--k", help="Passages to return [retrieval.top_n: 4].")] = None,
+    db: DbOption = None,
+    collection: CollectionOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one line per query with --queries).")] = False,
+    chroma_host: HostOption = None,
+    chroma_port: PortOption = None,
+) -> None:
+    """Retrieve (and rerank) the best passages for a question, or for every line of a JSONL file."""
+    from rag_app.retrieval import build_retrieval
+
+    if (question is None) == (queries is None):
+        raise typer.BadParameter("give either a QUESTION or --queries FILE.jsonl, not both", param_hint="QUESTION")
+    items = [{"id": None, "query": question}] if question is not None else _read_queries(queries)
+    top_n = k
+    settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port),
+                         retrieval={"top_n": top_n, "k": max(top_n, 20) if top_n else None})
+    try:
+        stack = build_retrieval(settings)
+    except LookupError as exc:
+        Console(stderr=True).print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    for item in items:
+        results = [
+            {"text": d.page_content, "source": d.metadata.get("source"), "page": d.metadata.get("page"),
+             "score": d.metadata.get("relevance_score", d.metadata.get("fused_score"))}
+            for d in stack.search(item["query"])
+        ]
+        if as_json:
+            record = {"query": item["query"], "results": results}
+            typer.echo(json.dumps(record if question is not None else {"id": item["id"], **record}, ensure_ascii=False))
+            continue
+        table = Table(title=item["query"], show_lines=True)
+        for col in ("#", "source", "page", "score", "text"):
+            table.add_column(col)
+        for i, r in enumerate(results, 1):
+            table.add_row(str(i), str(r["source"]), "" if r["page"] is None else str(r["page"]),
+                          "" if r["score"] is None else f"{r['score']:.3f}", r["text"])
+        console.print(table)
+
+
+def _read_queries(path: Path) -> list[dict]:
+    """``{"id", "query"}`` records, with an error naming the line and field of any bad one."""
+    if not path.is_file():
+        raise typer.BadParameter(f"{path} does not exist.", param_hint="--queries")
+    items = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise typer.BadParameter(f"{path}:{number}: not JSON ({exc.msg})", param_hint="--queries") from None
+        if not isinstance(record, dict) or not isinstance(record.get("query"), str) or not record["query"].strip():
+            raise typer.BadParameter(f'{path}:{number}: needs a non-empty string "query"', param_hint="--queries")
+        items.append({"id": record.get("id", number), "query": record["query"]})
+    return items
+
+
+@app.command()
 def sources(
     ctx: typer.Context,
     db: DbOption = None,

@@ -70,3 +70,36 @@ def test_settings_come_from_the_config_file_and_bad_ones_exit_2(tmp_path: Path) 
     result = runner.invoke(app, ["--config", str(config), "sources"], env={"COLUMNS": "200"})
     assert result.exit_code == 2
     assert "retrieval.mode: must be one of 'dense' or 'hybrid'; got 'sparse'" in result.output
+
+
+def test_retrieve_one_question_and_a_queries_file(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(SAMPLES, docs)
+    db = str(tmp_path / "db")
+    code, out = _run("retrieve", "How do I reset the station?", "--db", db, "--json")
+    assert code == 1  # nothing ingested yet
+    assert _run("ingest", str(docs), "--db", db, "--json")[0] == 0
+
+    code, out = _run("retrieve", "How do I reset the station to factory settings?", "--db", db, "--k", "2", "--json")
+    assert code == 0, out
+    record = json.loads(out)
+    assert record["query"] == "How do I reset the station to factory settings?"
+    assert len(record["results"]) == 2
+    best = record["results"][0]
+    assert best["source"] == "nimbus-manual.md" and "factory settings" in best["text"]
+    assert record["results"][0]["score"] >= record["results"][1]["score"]
+
+    queries = tmp_path / "q.jsonl"
+    queries.write_text('{"id": "a", "query": "Which batteries does the outdoor sensor need?"}\n'
+                       '{"id": "b", "query": "How long is the warranty?"}\n')
+    code, out = _run("retrieve", "--queries", str(queries), "--db", db, "--k", "1", "--json")
+    assert code == 0, out
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["id"] for line in lines] == ["a", "b"]
+    assert "AA lithium" in lines[0]["results"][0]["text"]
+    assert lines[1]["results"][0]["source"] == "nimbus-warranty.txt"
+
+    queries.write_text('{"id": "a", "question": "typo in the key"}\n')
+    result = runner.invoke(app, ["retrieve", "--queries", str(queries), "--db", db, "--json"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert 'q.jsonl:1: needs a non-empty string "query"' in result.output
