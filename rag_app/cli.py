@@ -179,6 +179,61 @@ def retrieve(
         console.print(table)
 
 
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[str, typer.Argument(help="The question.")],
+    as_json: Annotated[bool, typer.Option("--json", help='Print {"answer": ..., "sources": [...]}.')] = False,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="Print the answer once it is complete.")] = False,
+    db: DbOption = None,
+    collection: CollectionOption = None,
+    chroma_host: HostOption = None,
+    chroma_port: PortOption = None,
+) -> None:
+    """Answer a question from the ingested documents, citing passages as [1], [2]; then list the sources."""
+    from rag_app.chain import build_chain
+    from rag_app.generators import DEFAULT_CONTEXT_WINDOW, build_generator
+    from rag_app.retrieval import build_retrieval
+
+    settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port))
+    try:
+        stack = build_retrieval(settings)
+    except LookupError as exc:
+        Console(stderr=True).print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    llm = build_generator(settings.generator)
+    client = getattr(llm, "client", None)
+    count = (lambda text: len(client.tokenize(text.encode("utf-8"), add_bos=False))) if client is not None else None
+    budget = DEFAULT_CONTEXT_WINDOW - settings.generator.max_new_tokens - 512  # room for instructions and question
+    chain = build_chain(stack.retriever, llm, reranker=stack.reranker, top_n=settings.retrieval.top_n,
+                        context_tokens=budget, count_tokens=count)
+    if as_json or no_stream:
+        result = chain.invoke({"question": question})
+        answer, found = result["answer"], result["sources"]
+        if not as_json:
+            console.print(answer)
+    else:
+        answer, found = "", []
+        for chunk in chain.stream({"question": question}):
+            if "sources" in chunk:
+                found = chunk["sources"]
+            if "answer" in chunk:
+                answer += chunk["answer"]
+                console.print(chunk["answer"], end="", soft_wrap=True, highlight=False, markup=False)
+        console.print()
+    if as_json:
+        typer.echo(json.dumps({"answer": answer, "sources": [
+            {k: s[k] for k in ("id", "source", "page", "score", "text")} for s in found]}, ensure_ascii=False))
+        return
+    table = Table(title="Sources", show_lines=True)
+    for col in ("#", "source", "page", "score", "passage"):
+        table.add_column(col)
+    for s in found:
+        table.add_row(str(s["id"]), str(s["source"]), "" if s["page"] is None else str(s["page"]),
+                      "" if s["score"] is None else f"{s['score']:.3f}", s["text"])
+    console.print(table)
+
+
 def _read_queries(path: Path) -> list[dict]:
     """``{"id", "query"}`` records, with an error naming the line and field of any bad one."""
     if not path.is_file():
