@@ -45,3 +45,20 @@ def test_ask_answers_from_the_documents_with_sources(tmp_path: Path) -> None:
                              env={"COLUMNS": "200"})
     assert streamed.exit_code == 0, streamed.output
     assert "Sources" in streamed.output and "nimbus-manual.md" in streamed.output
+
+
+@pytest.mark.integration
+def test_the_demo_chain_script_runs_as_documented() -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "examples" / "rag_langchain_demo.py"
+    out = subprocess.run(
+        [sys.executable, str(script), str(SAMPLES), "Which batteries does the outdoor sensor need?"],
+        capture_output=True, text=True, timeout=300, check=True,
+    ).stdout
+    assert "ingested 3 files into" in out
+    answer = out.split("A: ", 1)[1].split("\n\nSources:", 1)[0]
+    assert answer.strip()
+    sources = out.split("Sources:", 1)[1]
+    assert "[1] nimbus-manual.md" in sources and "AA lithium" in sources
