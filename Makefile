@@ -28,10 +28,10 @@ lint: install
 	$(PY) -m ruff check .
 
 test: lint
-	$(PY) -W "ignore::ResourceWarning" -m pytest
+	$(PY) -m pytest
 
 unit: install
-	$(PY) -W "ignore::ResourceWarning" -m pytest -m "not integration"
+	$(PY) -m pytest -m "not integration"
 
 bench: install
 	$(PY) benchmarks/embed_throughput.py

@@ -42,3 +42,17 @@ def tiny_bow_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_chat_decoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_models.build_chat_decoder(tmp_path_factory.mktemp("tiny-chat-decoder"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """llama-cpp-python opens os.devnull twice at import and never closes it, which Python reports as a
+    ResourceWarning after the test summary; close them once every test is done."""
+    import gc
+    import sys
+
+    gc.collect()  # finalise any model that still needs them first
+    utils = sys.modules.get("llama_cpp._utils")
+    for name in ("outnull_file", "errnull_file"):
+        handle = getattr(utils, name, None)
+        if handle is not None and not handle.closed:
+            handle.close()
