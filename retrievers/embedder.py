@@ -32,6 +32,7 @@ from retrievers.loading import (
     load_tokenizer,
     pick_device,
     pick_setting,
+    resolve_adapter_folder,
     save_framework_config,
 )
 from retrievers.model_names import ResolvedModel, resolve_model
@@ -128,14 +129,7 @@ class AutoModelForEmbedding(nn.Module):
             raise ValueError(
                 f"{resolved.path} holds a {saved['kind']}, not an embedder; load it with AutoModelForRanking."
             )
-        if saved.get("base_model") and (resolved.path / "adapter_config.json").is_file():
-            # A folder holding only LoRA adapters: load the base it names, then the adapters.
-            if lora_path is not None:
-                raise ValueError(f"{resolved.path} already holds LoRA adapters; do not pass lora_path as well.")
-            lora_path = resolved.path
-            base = resolve_model(saved["base_model"])
-        else:
-            base = resolved
+        base, lora_path = resolve_adapter_folder(resolved, saved, lora_path)
         st = read_sentence_transformers(base.path) or read_sentence_transformers(resolved.path)
         config = load_config(base)
         decoder = is_decoder_config(config)

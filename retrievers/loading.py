@@ -28,6 +28,7 @@ __all__ = [
     "DEFAULT_LORA",
     "attach_lora",
     "pick_setting",
+    "resolve_adapter_folder",
 ]
 
 FRAMEWORK_CONFIG = "retrievers_config.json"
@@ -138,3 +139,15 @@ def attach_lora(model: torch.nn.Module, lora_path: Any, trainable: bool, lora_co
     if lora_path is not None:
         return PeftModel.from_pretrained(model, str(resolve_model(lora_path).path), is_trainable=trainable)
     return get_peft_model(model, LoraConfig(**{**DEFAULT_LORA, **(lora_config or {})}))
+
+
+def resolve_adapter_folder(
+    resolved: ResolvedModel, saved: dict[str, Any], lora_path: Any
+) -> tuple[ResolvedModel, Any]:
+    """For a folder holding only LoRA adapters (saved with ``merge_lora=False``), the base model it names
+    and the folder as ``lora_path``; for any other folder, itself and ``lora_path`` unchanged."""
+    if not (saved.get("base_model") and (resolved.path / "adapter_config.json").is_file()):
+        return resolved, lora_path
+    if lora_path is not None:
+        raise ValueError(f"{resolved.path} already holds LoRA adapters; do not pass lora_path as well.")
+    return resolve_model(saved["base_model"]), resolved.path

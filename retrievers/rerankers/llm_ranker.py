@@ -51,6 +51,7 @@ from retrievers.loading import (
     load_framework_config,
     load_tokenizer,
     pick_device,
+    resolve_adapter_folder,
     save_framework_config,
 )
 from retrievers.model_names import ResolvedModel, resolve_model
@@ -249,14 +250,7 @@ class LLMRanker(WindowedRanker):
         padding_side: str | None = None,
         **model_kwargs: Any,
     ) -> LLMRanker:
-        if saved.get("base_model") and (resolved.path / "adapter_config.json").is_file():
-            # A folder holding only LoRA adapters: load the base it names, then the adapters.
-            if lora_path is not None:
-                raise ValueError(f"{resolved.path} already holds LoRA adapters; do not pass lora_path as well.")
-            lora_path = resolved.path
-            base = resolve_model(saved["base_model"])
-        else:
-            base = resolved
+        base, lora_path = resolve_adapter_folder(resolved, saved, lora_path)
         config = load_config(base)
         if not is_decoder_config(config):
             raise ValueError(
