@@ -27,7 +27,20 @@ demo: install
 lint: install
 	$(PY) -m ruff check .
 
-test: lint
+# The browser test (tests/test_server_browser.py) drives Debian's Chromium through Playwright, never a downloaded
+# browser. Installed here when missing, where we are root with apt-get; elsewhere this says how, and that test fails.
+CHROMIUM ?= /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing Debian's chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	else \
+		echo "The browser test needs Chromium at $(CHROMIUM): run 'sudo apt-get install --no-install-recommends chromium'" \
+			"(Debian/Ubuntu); without it tests/test_server_browser.py fails."; \
+	fi
+
+test: lint $(CHROMIUM)
 	$(PY) -m pytest
 
 unit: install

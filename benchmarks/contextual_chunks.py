@@ -4,8 +4,8 @@ The FAQ's HTML pages are loaded and chunked by the ingest pipeline (chunk_size 2
 chunk is embedded twice with the bundled MiniLM: the chunk alone, and ``contextual_text(chunk)`` (title and
 heading path in front). Every test question retrieves the top 10 chunks by cosine. A chunk is relevant to a
 question when it comes from the question's page and its text lies inside the gold answer (the FAQ entry's
-section) — judged on whitespace-normalised text, so it does not depend on the heading. Metrics: MRR@10,
-Recall@10 (a relevant chunk in the top 10), nDCG@10, over the questions of ``qa.test.jsonl``.
+section) — judged on whitespace-normalised text, so it does not depend on the heading (``faq_eval.relevant``).
+Metrics: MRR@10, Recall@10 (a relevant chunk in the top 10), nDCG@10, over the questions of ``qa.test.jsonl``.
 
 Run: ``python benchmarks/contextual_chunks.py [--data DIR]``.
 """
@@ -22,21 +22,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "python-faq"
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.split()).lower()
-
-
-def _relevant(chunk_text: str, chunk_source: str, gold: dict) -> bool:
-    if chunk_source != gold["source"]:
-        return False
-    piece = _norm(chunk_text)
-    answer = _norm(gold["answer"])
-    # The chunk's opening words (or the whole chunk when short) appear in the gold answer.
-    probe = piece[:80]
-    return bool(probe) and probe in answer
+from faq_eval import DEFAULT_DATA  # noqa: E402  (this folder is on sys.path when the script runs)
+from faq_eval import relevant as _relevant  # noqa: E402
 
 
 def evaluate(scores, chunks, questions, k: int = 10) -> dict[str, float]:  # noqa: ANN001

@@ -17,7 +17,7 @@ Input and output::
     chain = build_chain(retriever, llm, reranker=reranker, top_n=4)
     chain.invoke({"question": "How do I install it?", "chat_history": [...]})   # chat_history optional
     # {"question": "How do I install it?", "standalone_question": "...", "sources": [Source, ...],
-    #  "answer": "Run pip install ... [1]."}
+    #  "answer": "Run pip install ... [1].", "citations": [Citation, ...], "unknown_citations": []}
 
 Each source is a dict ``{"id", "source", "page", "heading", "score", "text"}`` (see :class:`Source`); ``id``
 is the number the answer cites, ``text`` is exactly what the model saw.
@@ -28,6 +28,9 @@ Streaming (``chain.stream(inputs)`` / ``astream``) yields dict chunks:
    (so a user interface can show the sources before the answer starts);
 2. then ``{"answer": piece}`` chunks as the model produces them (a single chunk holding :data:`NO_ANSWER`
    when nothing relevant was found).
+
+3. then one chunk ``{"citations": [...], "unknown_citations": [...]}``: each answer sentence with the
+   passages it cites or matches, and the cited numbers that name no passage (see :mod:`rag_app.citations`).
 
 Concatenating the ``answer`` pieces gives the answer ``invoke`` returns; adding the chunks up
 (``functools.reduce(operator.add, chunks)``, they are ``AddableDict``) gives the whole output.
@@ -56,7 +59,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, TypedDict
 
 from langchain_core.documents import BaseDocumentCompressor, Document
@@ -65,7 +68,16 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, co
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnablePassthrough
+from langchain_core.runnables import (
+    Runnable,
+    RunnableConfig,
+    RunnableGenerator,
+    RunnableLambda,
+    RunnablePassthrough,
+)
+from langchain_core.runnables.utils import AddableDict
+
+from rag_app.citations import CitationReport, cite
 
 __all__ = [
     "CONDENSE_PROMPT",
@@ -264,7 +276,7 @@ def build_chain(
 
     Returns:
         A runnable from ``{"question": str, "chat_history": list[BaseMessage]}`` (history optional) to
-        ``{"question", "standalone_question", "sources", "answer"}``.
+        ``{"question", "standalone_question", "sources", "answer", "citations", "unknown_citations"}``.
     """
     if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1:
         raise ValueError(f"top_n must be a positive integer, got {top_n!r}.")
@@ -320,7 +332,27 @@ def build_chain(
         # No passage: a fixed answer and no model call. Otherwise the returned runnable is invoked (or streamed).
         return generate if state["sources"] else NO_ANSWER
 
+    def check_citations(state: dict[str, Any]) -> AddableDict:
+        report = cite(state["answer"], state["sources"]) if state["sources"] else CitationReport(citations=[], unknown=[])
+        return AddableDict(citations=report["citations"], unknown_citations=report["unknown"])
+
+    def pass_then_cite(chunks: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        # Chunks go through as they come; the citations follow once the whole answer is known (one chunk).
+        state: AddableDict = AddableDict()
+        for chunk in chunks:
+            state = state + chunk
+            yield chunk
+        yield check_citations(state)
+
+    async def apass_then_cite(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        state: AddableDict = AddableDict()
+        async for chunk in chunks:
+            state = state + chunk
+            yield chunk
+        yield check_citations(state)
+
     return (
         RunnableLambda(prepare, afunc=aprepare, name="retrieve_passages")
         | RunnablePassthrough.assign(answer=RunnableLambda(answer, name="answer"))
+        | RunnableGenerator(pass_then_cite, apass_then_cite, name="check_citations")
     ).with_config(run_name="rag_chain")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 app = typer.Typer(help="Retrieval-augmented generation over your own documents, on your own machine.", no_args_is_help=True)
 console = Console()
@@ -37,10 +39,11 @@ def _settings(ctx: typer.Context, **sections: dict):  # noqa: ANN202
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     data: Annotated[Path | None, typer.Option(help="Folder of documents (default: the bundled samples in examples/data).")] = None,
-    reranker: Annotated[str, typer.Option(help="colbert (MaxSim over MiniLM token vectors), llm (SmolLM2 yes/no) or none.")] = "colbert",
+    reranker: Annotated[str, typer.Option(help="none (the measured default: dense retrieval alone), colbert (MaxSim over MiniLM token vectors) or llm (SmolLM2 yes/no).")] = "none",
 ) -> None:
-    """Ingest the sample documents into a temporary collection, then retrieve and rerank, offline."""
+    """Ingest sample documents into a temporary collection, answer three questions with sources, time each step."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from rag_app.demo import RERANKERS, SAMPLE_DATA, run_demo
 
@@ -49,18 +52,45 @@ def demo(
         raise typer.BadParameter(f"{folder} is not a folder.", param_hint="--data")
     if reranker not in RERANKERS:
         raise typer.BadParameter(f"choose one of {', '.join(RERANKERS)}; got {reranker!r}.", param_hint="--reranker")
-    run_demo(folder, console, reranker=reranker)
+    settings = _settings(ctx)
+    try:
+        run_demo(folder, console, reranker=reranker, settings=settings)
+    except (LookupError, ValueError) as exc:
+        _fail(exc)
 
 
-DbOption = Annotated[Path | None, typer.Option("--db", help="Folder of the embedded Chroma database and the ingest records [index.db: .rag-app].")]
-CollectionOption = Annotated[str | None, typer.Option("--collection", help="Chroma collection name [index.collection: documents].")]
-HostOption = Annotated[str | None, typer.Option("--chroma-host", help="Use a Chroma server at this host instead of the embedded database [index.chroma_host].")]
-PortOption = Annotated[int | None, typer.Option("--chroma-port", help="Port of the Chroma server [index.chroma_port: 8000].")]
-EmbedderOption = Annotated[str | None, typer.Option("--embedder", help="Embedding model: bundled alias, local folder or hub id [retrieval.embedder: minilm].")]
+# Help texts go through rich markup: "\\[" keeps a "[setting: default]" note from being read as a style tag.
+DbOption = Annotated[Path | None, typer.Option("--db", help="Folder of the embedded Chroma database and the ingest records \\[index.db: .rag-app].")]
+CollectionOption = Annotated[str | None, typer.Option("--collection", help="Chroma collection name \\[index.collection: documents].")]
+HostOption = Annotated[str | None, typer.Option("--chroma-host", help="Use a Chroma server at this host instead of the embedded database \\[index.chroma_host].")]
+PortOption = Annotated[int | None, typer.Option("--chroma-port", help="Port of the Chroma server \\[index.chroma_port: 8000].")]
+EmbedderOption = Annotated[str | None, typer.Option("--embedder", help="Embedding model: bundled alias, local folder or hub id \\[retrieval.embedder: minilm].")]
 
 
 def _index_section(db: Path | None, collection: str | None, host: str | None, port: int | None) -> dict:
     return {"db": db, "collection": collection, "chroma_host": host, "chroma_port": port}
+
+
+def _fail(exc: Exception, code: int = 1) -> NoReturn:
+    """Print ``exc`` on stderr and exit with ``code``."""
+    Console(stderr=True).print(str(exc), style="red", markup=False, highlight=False)
+    raise typer.Exit(code) from None
+
+
+def _open_app(settings):  # noqa: ANN001, ANN202
+    """The application of ``settings`` (:func:`rag_app.assembly.build_app`); an empty collection or a
+    generator that cannot hold the prompt exits 1 with the reason."""
+    from rag_app.assembly import build_app
+
+    try:
+        return build_app(settings)
+    except (LookupError, ValueError) as exc:
+        _fail(exc)
+
+
+def _write(text: str) -> None:
+    """Print answer text as is: no markup, no highlighting, no wrapping of its own, no newline added."""
+    console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
 
 
 def _store(settings, embedding=None):  # noqa: ANN001, ANN202
@@ -80,11 +110,11 @@ def ingest(
     glob: Annotated[list[str] | None, typer.Option("--glob", help="Only files whose name or relative path matches (repeatable).")] = None,
     prune: Annotated[bool, typer.Option("--prune", help="Remove the chunks of every source not seen in this run (deleted files, or files outside the given paths and globs).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
-    chunk_size: Annotated[int | None, typer.Option(help="Chunk size in embedder tokens [ingest.chunk_size: 200].")] = None,
-    chunk_overlap: Annotated[int | None, typer.Option(help="Overlap between consecutive chunks, in tokens [ingest.chunk_overlap: 40].")] = None,
-    pdf_password: Annotated[str | None, typer.Option(help="Password for encrypted PDFs [ingest.pdf_password, or RAG_APP_INGEST__PDF_PASSWORD].")] = None,
+    chunk_size: Annotated[int | None, typer.Option(help="Chunk size in embedder tokens \\[ingest.chunk_size: 200].")] = None,
+    chunk_overlap: Annotated[int | None, typer.Option(help="Overlap between consecutive chunks, in tokens \\[ingest.chunk_overlap: 40].")] = None,
+    pdf_password: Annotated[str | None, typer.Option(help="Password for encrypted PDFs \\[ingest.pdf_password, or RAG_APP_INGEST__PDF_PASSWORD].")] = None,
     embedder: EmbedderOption = None,
-    contextual: Annotated[bool | None, typer.Option("--contextual/--no-contextual", help="Embed each chunk with its title and heading path in front; the stored text is unchanged [ingest.contextual: on].")] = None,
+    contextual: Annotated[bool | None, typer.Option("--contextual/--no-contextual", help="Embed each chunk with its title and heading path in front; the stored text is unchanged \\[ingest.contextual: on].")] = None,
     chroma_host: HostOption = None,
     chroma_port: PortOption = None,
 ) -> None:
@@ -139,7 +169,7 @@ def retrieve(
     ctx: typer.Context,
     question: Annotated[str | None, typer.Argument(help="The question (or use --queries).")] = None,
     queries: Annotated[Path | None, typer.Option("--queries", help='JSONL file of {"id": ..., "query": ...} lines; models load once.')] = None,
-    k: Annotated[int | None, typer.Option("--k", help="Passages to return [retrieval.top_n: 4].")] = None,
+    k: Annotated[int | None, typer.Option("--k", help="Passages to return \\[retrieval.top_n: 4].")] = None,
     db: DbOption = None,
     collection: CollectionOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one line per query with --queries).")] = False,
@@ -158,8 +188,7 @@ def retrieve(
     try:
         stack = build_retrieval(settings)
     except LookupError as exc:
-        Console(stderr=True).print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
+        _fail(exc)
     for item in items:
         results = [
             {"text": d.page_content, "source": d.metadata.get("source"), "page": d.metadata.get("page"),
@@ -191,47 +220,50 @@ def ask(
     chroma_port: PortOption = None,
 ) -> None:
     """Answer a question from the ingested documents, citing passages as [1], [2]; then list the sources."""
-    from rag_app.chain import build_chain
-    from rag_app.generators import DEFAULT_CONTEXT_WINDOW, build_generator
-    from rag_app.retrieval import build_retrieval
+    from rag_app.chat import sources_table, stream_answer
+    from rag_app.citations import citations_line
 
     settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port))
-    try:
-        stack = build_retrieval(settings)
-    except LookupError as exc:
-        Console(stderr=True).print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
-    llm = build_generator(settings.generator)
-    client = getattr(llm, "client", None)
-    count = (lambda text: len(client.tokenize(text.encode("utf-8"), add_bos=False))) if client is not None else None
-    budget = DEFAULT_CONTEXT_WINDOW - settings.generator.max_new_tokens - 512  # room for instructions and question
-    chain = build_chain(stack.retriever, llm, reranker=stack.reranker, top_n=settings.retrieval.top_n,
-                        context_tokens=budget, count_tokens=count)
-    if as_json or no_stream:
-        result = chain.invoke({"question": question})
-        answer, found = result["answer"], result["sources"]
-        if not as_json:
-            console.print(answer)
-    else:
-        answer, found = "", []
-        for chunk in chain.stream({"question": question}):
-            if "sources" in chunk:
-                found = chunk["sources"]
-            if "answer" in chunk:
-                answer += chunk["answer"]
-                console.print(chunk["answer"], end="", soft_wrap=True, highlight=False, markup=False)
-        console.print()
+    with _open_app(settings) as rag:
+        try:
+            rag.check_question(question)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="QUESTION") from None
+        if as_json or no_stream:
+            result = rag.chain.invoke({"question": question})
+            if not as_json:
+                _write(result["answer"])
+        else:
+            result = stream_answer(rag.chain, {"question": question}, _write)
     if as_json:
-        typer.echo(json.dumps({"answer": answer, "sources": [
-            {k: s[k] for k in ("id", "source", "page", "score", "text")} for s in found]}, ensure_ascii=False))
+        sources = [{key: s[key] for key in ("id", "source", "page", "score", "text")} for s in result["sources"]]
+        typer.echo(json.dumps({"answer": result["answer"], "sources": sources, "citations": result["citations"],
+                               "unknown_citations": result["unknown_citations"]}, ensure_ascii=False))
         return
-    table = Table(title="Sources", show_lines=True)
-    for col in ("#", "source", "page", "score", "passage"):
-        table.add_column(col)
-    for s in found:
-        table.add_row(str(s["id"]), str(s["source"]), "" if s["page"] is None else str(s["page"]),
-                      "" if s["score"] is None else f"{s['score']:.3f}", s["text"])
-    console.print(table)
+    _write("\n")
+    if result["sources"]:
+        console.print(sources_table(result["sources"]))
+        if line := citations_line(result["citations"], result["unknown_citations"]):
+            console.print(Text(line))
+
+
+@app.command()
+def chat(
+    ctx: typer.Context,
+    db: DbOption = None,
+    collection: CollectionOption = None,
+    chroma_host: HostOption = None,
+    chroma_port: PortOption = None,
+) -> None:
+    """Chat with the ingested documents: follow-up questions keep the context; /sources, /reset, /exit."""
+    from rag_app.chat import HELP, ChatSession
+
+    settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port))
+    if sys.stdin.isatty():
+        import readline  # noqa: F401 - line editing and history for input()
+    with _open_app(settings) as rag:
+        _write(f"Chatting with {settings.index.collection!r} ({settings.generator.model}). {HELP}")
+        ChatSession.from_app(rag, read=input, write=_write, width=console.width, color=console.is_terminal).run()
 
 
 def _read_queries(path: Path) -> list[dict]:
@@ -310,6 +342,15 @@ def models() -> None:
         table.add_row(alias, where)
     console.print(table)
 
+
+from rag_app.cli_serve import serve_command  # noqa: E402  (the server command lives in its own module)
+
+app.command("serve")(serve_command)
+
+from rag_app.cli_finetune import eval_command, finetune_app  # noqa: E402  (fine-tuning and evaluation commands)
+
+app.add_typer(finetune_app, name="finetune")
+app.command("eval")(eval_command)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -27,7 +27,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -66,11 +74,27 @@ class IngestSettings(_Section):
 
 class RetrievalSettings(_Section):
     embedder: str = Field("minilm", min_length=1, description="Embedding model: bundled alias, local folder or hub id.")
-    mode: Literal["dense", "hybrid"] = "hybrid"
+    # Defaults chosen by benchmarks/rerankers.py (README "Reranker choice, threshold and query latency"): dense
+    # retrieval alone beat hybrid and every bundled reranker on python-faq, and costs no reranking time.
+    mode: Literal["dense", "hybrid"] = Field("dense", description="dense (Chroma), or hybrid (BM25 + dense, RRF).")
     k: int = Field(20, ge=1, le=1000, description="Candidates retrieved before reranking.")
-    reranker: str | None = Field("minilm", description="Reranker model; empty or unset for no reranking.")
+    reranker: str | None = Field(None, description="Reranker model (e.g. \"minilm\" with kind colbert); empty or unset: none.")
     reranker_kind: Literal["cross-encoder", "colbert", "llm"] = "colbert"
     top_n: int = Field(4, ge=1, le=100, description="Passages given to the generator after reranking.")
+    min_score: float | None = Field(
+        None,
+        description="Passages scoring below it are dropped; none left: the answer is 'the documents do not say'. "
+        "On the scorer's scale: the reranker's score, or without one the dense cosine similarity. Unset: the value "
+        "calibrated for that scorer (rag_app.retrieval.CALIBRATED_MIN_SCORES), or no threshold when uncalibrated; "
+        "-inf: no threshold.",
+    )
+
+    @field_validator("min_score")
+    @classmethod
+    def _min_score_is_a_number(cls, value: float | None) -> float | None:
+        if value is not None and value != value:  # NaN compares unequal to itself
+            raise ValueError("min_score must be a number, -inf (no threshold) or unset (the calibrated value)")
+        return value
 
     @model_validator(mode="after")
     def _top_n_within_k(self) -> RetrievalSettings:
@@ -94,11 +118,28 @@ class GeneratorSettings(_Section):
         return self
 
 
+UPLOAD_TYPES = [".pdf", ".html", ".htm", ".md", ".markdown", ".txt", ".docx"]
+
+
 class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     api_token: SecretStr | None = None
     cors_origins: list[str] = Field(default_factory=list)
+    upload_dir: Path | None = Field(None, description="Where uploads are kept before ingest; unset: <index.db>/uploads.")
+    max_upload_mb: float = Field(50.0, gt=0, le=10_000, description="Largest file accepted by POST /api/ingest, in MiB.")
+    max_upload_files: int = Field(20, ge=1, le=1000, description="Most files in one upload request.")
+    upload_types: list[str] = Field(default_factory=lambda: list(UPLOAD_TYPES), min_length=1,
+                                    description="File name extensions accepted for upload.")
+    max_queue: int = Field(64, ge=1, le=10_000, description="Model requests waiting at most; more get HTTP 503.")
+
+    @field_validator("upload_types")
+    @classmethod
+    def _dotted_lowercase_types(cls, types: list[str]) -> list[str]:
+        normalised = [t.strip().lower() if t.strip().startswith(".") else f".{t.strip().lower()}" for t in types]
+        if any(len(t) < 2 for t in normalised):
+            raise ValueError("must be file name extensions such as '.pdf'")
+        return normalised
 
 
 class Settings(BaseSettings):

@@ -1,9 +1,16 @@
-"""The demonstration behind ``rag-app demo``: retrieve and rerank over the sample documents, offline.
+"""The demonstration behind ``rag-app demo`` (and ``make demo``): the whole application, offline, timed.
 
-It ingests the sample documents into a temporary Chroma collection with the real pipeline, retrieves with
-the hybrid retriever (BM25 + MiniLM over the collection), reranks (by default ColBERT-style MaxSim over
-MiniLM's token vectors; or the LLM yes/no reranker on the bundled SmolLM2; or not at all), and prints the
-best passages for three questions with the time each step took. Answer generation comes with the chain.
+It ingests a folder (by default the sample documents in ``examples/data``) into a temporary Chroma
+collection with the real pipeline, builds the application exactly as ``rag-app ask`` does
+(:func:`rag_app.assembly.build_app`: the default settings, i.e. dense MiniLM retrieval with the calibrated
+``min_score``, no reranker, SmolLM2 through llama.cpp),
+then asks :data:`QUESTIONS`, streaming each cited answer and printing the passages it was given. A table
+at the end says where the time went: loading the models, ingesting, and for each question retrieving,
+reranking, the first answer token (prompt processing) and the rest of the answer.
+
+By default nothing reranks: dense retrieval alone measured best (README, "Reranker choice"). ``--reranker
+colbert`` adds ColBERT-style MaxSim over MiniLM's token vectors, ``llm`` the SmolLM2 yes/no reranker, to compare. SmolLM2-135M answers fluently but loosely: the demo shows the
+pipeline and its speed, not what a larger generator would write.
 """
 
 from __future__ import annotations
@@ -12,83 +19,177 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from langchain_core.documents import Document
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import BaseChatModel
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
+
+from rag_app.chain import Source
+from rag_app.chat import sources_table
+from rag_app.citations import Citation, citations_line
+from rag_app.config import IndexSettings, RetrievalSettings, Settings
+
+__all__ = ["QUESTIONS", "RERANKERS", "SAMPLE_DATA", "DemoAnswer", "DemoResult", "run_demo"]
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "examples" / "data"
-RERANKERS: dict[str, dict[str, object] | None] = {
-    "colbert": {"model_name_or_path": "minilm", "colbert": True},
-    "llm": {"model_name_or_path": "smollm2", "causal_lm": True},
-    "none": None,
+RERANKERS: dict[str, dict[str, Any]] = {
+    "colbert": {"reranker": "minilm", "reranker_kind": "colbert"},
+    "llm": {"reranker": "smollm2", "reranker_kind": "llm"},
+    "none": {"reranker": None},
 }
+"""``--reranker`` choices, as the ``[retrieval]`` settings they stand for."""
 QUESTIONS = [
-    "How do I reset the station to factory settings?",
-    "Which batteries does the outdoor sensor need?",
-    "How often are readings uploaded to the cloud?",
+    "How do I reset the station to factory settings?",  # nimbus-manual.md, Troubleshooting > Factory reset
+    "Which batteries does the outdoor sensor need?",  # nimbus-manual.md, Power > Batteries
+    "How often are readings uploaded to the cloud?",  # nimbus-manual.md, Readings and uploads > Update interval
 ]
+QUESTION_STEPS = ("retrieve", "rerank", "first token", "generate")
+"""Timed per question, back to back: "retrieve" runs from the question to the retriever's candidates, "rerank"
+to the passages given to the model (fitting them to the budget included), "first token" to the first piece of
+the answer (prompt processing), "generate" to the last piece."""
+
+
+@dataclass
+class DemoAnswer:
+    """One question's streamed answer, the passages the model saw, the seconds each step took, and the
+    checked citations (:mod:`rag_app.citations`)."""
+
+    question: str
+    answer: str
+    sources: list[Source]
+    seconds: dict[str, float]
+    citations: list[Citation] = field(default_factory=list)
+
+
+@dataclass
+class DemoResult:
+    """The demo's answers and the seconds of the steps done once (``load models``, ``ingest``, ``total``)."""
+
+    answers: list[DemoAnswer]
+    seconds: dict[str, float] = field(default_factory=dict)
+    files_ingested: int = 0
+    chunks: int = 0
+
+
+class _RetrievalClock(BaseCallbackHandler):
+    """Notes when the chain's retriever is done (the outermost run, which ends last when retrievers nest)."""
+
+    def __init__(self) -> None:
+        self.end: float | None = None
+
+    def on_retriever_end(self, documents: Any, **kwargs: Any) -> None:
+        self.end = time.perf_counter()
 
 
 @contextmanager
-def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
     start = time.perf_counter()
-    yield
-    timings[step] = timings.get(step, 0.0) + time.perf_counter() - start
+    try:
+        yield
+    finally:
+        seconds[step] = seconds.get(step, 0.0) + time.perf_counter() - start
+
+
+def demo_settings(base: Settings, db: Path, reranker: str = "none") -> Settings:
+    """``base`` with a temporary embedded collection under ``db`` and the ``--reranker`` choice."""
+    if reranker not in RERANKERS:
+        raise ValueError(f"reranker must be one of {', '.join(RERANKERS)}; got {reranker!r}.")
+    # min_score is on the reranker's scale: unset, so the value calibrated for the chosen reranker applies.
+    retrieval = RetrievalSettings.model_validate({**base.retrieval.model_dump(), **RERANKERS[reranker],
+                                                  "min_score": None})
+    return base.model_copy(update={"index": IndexSettings(db=db, collection="demo"), "retrieval": retrieval})
 
 
 def run_demo(
-    data: Path = SAMPLE_DATA, console: Console | None = None, k: int = 6, top_n: int = 2, reranker: str = "colbert"
-) -> list[list[Document]]:
-    """Print and return the ``top_n`` passages for each of :data:`QUESTIONS`."""
-    if reranker not in RERANKERS:
-        raise ValueError(f"reranker must be one of {', '.join(RERANKERS)}; got {reranker!r}.")
+    data: Path = SAMPLE_DATA,
+    console: Console | None = None,
+    *,
+    reranker: str = "none",
+    settings: Settings | None = None,
+    llm: BaseChatModel | None = None,
+) -> DemoResult:
+    """Ingest ``data`` into a temporary collection, answer :data:`QUESTIONS`, print everything with timings.
+
+    ``settings`` default to the built-in ones (the bundled models); the index settings are always replaced
+    by the temporary collection. ``llm`` replaces the configured generator (tests).
+    """
+    from rag_app.assembly import build_app
     from rag_app.indexes import open_index
-    from retrievers.langchain import HybridRetriever, LangchainReranker
 
     console = console or Console()
-    timings: dict[str, float] = {}
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="rag-app-demo-") as db:
-        with _timed(timings, "load models"):
-            handle = open_index(Path(db), "demo", "minilm")
-            options = RERANKERS[reranker]
-            compressor = LangchainReranker(top_n=top_n, **options) if options else None
-        with _timed(timings, "ingest (load, chunk, embed, index)"):
-            report = handle.ingestor().ingest([data])
-        console.print(f"[bold]{report.files_ingested} files, {report.chunks_total} chunks[/] from {data}; "
-                      f"reranker: {reranker}")
+        config = demo_settings(settings or Settings(), Path(db), reranker)
+        with _timed(seconds, "load models"):
+            handle = open_index(config.index.db, config.index.collection, config.retrieval.embedder,
+                                contextual=config.ingest.contextual)
+        try:
+            with _timed(seconds, "ingest"):
+                report = handle.ingestor(chunk_size=config.ingest.chunk_size,
+                                         chunk_overlap=config.ingest.chunk_overlap).ingest([data])
+        finally:
+            handle.store.close()
+        console.print(f"[bold]{report.files_ingested} files, {report.chunks_total} chunks[/] from {escape(str(data))}; "
+                      f"reranker: {reranker}; generator: {config.generator.backend} {escape(config.generator.model)}")
         for failure in report.files_failed:
-            console.print(f"[red]failed[/] {failure.source}: {failure.error}")
-        with _timed(timings, "BM25 index"):
-            stored = handle.store.vector_store.get(include=["documents", "metadatas"])
-            chunks = [Document(page_content=text, metadata=meta, id=id_)
-                      for id_, text, meta in zip(stored["ids"], stored["documents"], stored["metadatas"], strict=True)]
-            retriever = HybridRetriever(vectorstore=handle.store.vector_store, documents=chunks, k=k)
-        answers = _ask(retriever, compressor, top_n, console, timings)
-        handle.store.close()
-    timing = Table(title="Time per step (seconds)")
-    timing.add_column("step")
-    timing.add_column("seconds", justify="right")
-    for step, seconds in timings.items():
-        timing.add_row(step, f"{seconds:.2f}")
-    console.print(timing)
-    return answers
+            console.print(f"[red]failed[/] {escape(failure.source)}: {escape(str(failure.error))}")
+        with _timed(seconds, "load models"):
+            app = build_app(config, llm=llm)
+        with app:
+            answers = [_answer(app.chain, number, question, console) for number, question in enumerate(QUESTIONS, 1)]
+    seconds["total"] = time.perf_counter() - started
+    result = DemoResult(answers, seconds, report.files_ingested, report.chunks_total)
+    console.print(timing_table(result))
+    return result
 
 
-def _ask(retriever, compressor, top_n: int, console: Console, timings: dict[str, float]) -> list[list[Document]]:  # noqa: ANN001
-    answers = []
-    for question in QUESTIONS:
-        with _timed(timings, "retrieve"):
-            candidates = retriever.invoke(question)
-        with _timed(timings, "rerank"):
-            best = list(compressor.compress_documents(candidates, question)) if compressor else candidates[:top_n]
-        answers.append(best)
-        table = Table(title=question, show_lines=True)
-        for col in ("#", "source", "heading", "score", "passage"):
-            table.add_column(col)
-        for i, doc in enumerate(best, 1):
-            score = doc.metadata.get("relevance_score", doc.metadata.get("fused_score", 0.0))
-            table.add_row(str(i), doc.metadata["source"], doc.metadata.get("heading", ""), f"{score:.3f}", doc.page_content)
-        console.print(table)
-    return answers
+def _answer(chain: Any, number: int, question: str, console: Console) -> DemoAnswer:
+    console.rule(f"[bold]Question {number}[/]: {escape(question)}", align="left")
+    clock = _RetrievalClock()
+    answer, sources, cited = "", [], {}
+    start = time.perf_counter()
+    ready = first = None
+    for chunk in chain.stream({"question": question}, {"callbacks": [clock]}):
+        if "sources" in chunk:
+            ready, sources = time.perf_counter(), chunk["sources"]
+        if "citations" in chunk:
+            cited = chunk
+        if "answer" in chunk:
+            first = first or time.perf_counter()
+            answer += chunk["answer"]
+            console.print(chunk["answer"], end="", markup=False, highlight=False, soft_wrap=True)
+    end = time.perf_counter()
+    console.print()
+    console.print(sources_table(sources, title=f"Sources given to the model for question {number}", preview=160))
+    if line := citations_line(cited.get("citations", []), cited.get("unknown_citations", [])):
+        console.print(Text(line))
+    retrieved = clock.end or start
+    ready = ready or retrieved
+    first = first or end
+    seconds = {"retrieve": retrieved - start, "rerank": ready - retrieved,
+               "first token": first - ready, "generate": end - first, "total": end - start}
+    return DemoAnswer(question, answer, sources, seconds, list(cited.get("citations", [])))
+
+
+def timing_table(result: DemoResult) -> Table:
+    """Seconds per step: one column per question, and the once-only steps in the last column."""
+    table = Table(title="Time per step (seconds)")
+    table.add_column("step")
+    for number in range(1, len(result.answers) + 1):
+        table.add_column(f"Q{number}", justify="right")
+    table.add_column("all", justify="right")
+    blank = [""] * len(result.answers)
+    for step in ("load models", "ingest"):
+        table.add_row(step, *blank, f"{result.seconds.get(step, 0.0):.2f}")
+    for step in (*QUESTION_STEPS, "total"):
+        per_question = [answer.seconds[step] for answer in result.answers]
+        overall = result.seconds.get("total", 0.0) if step == "total" else sum(per_question)
+        table.add_row(step, *(f"{s:.2f}" for s in per_question), f"{overall:.2f}", end_section=step == "generate")
+    return table

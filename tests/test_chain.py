@@ -148,7 +148,8 @@ def test_nothing_left_answers_no_answer_without_calling_the_model():
     out = chain.invoke({"question": "What is the airspeed of a swallow?"})
     assert out["answer"] == NO_ANSWER and out["sources"] == []
     assert recorder.calls == []
-    assert [dict(c) for c in chain.stream({"question": "q"})][-1] == {"answer": NO_ANSWER}
+    chunks = [dict(c) for c in chain.stream({"question": "q"})]
+    assert chunks[-2:] == [{"answer": NO_ANSWER}, {"citations": [], "unknown_citations": []}]
     assert recorder.calls == []
 
 
@@ -303,8 +304,9 @@ def test_stream_yields_sources_first_then_answer_pieces():
 
     assert set(chunks[0]) == {"question", "standalone_question", "sources"}
     assert chunks[0]["sources"] == expected["sources"]
-    answer_chunks = chunks[1:]
+    answer_chunks, last = chunks[1:-1], chunks[-1]
     assert len(answer_chunks) > 1  # token by token, not one block
+    assert set(last) == {"citations", "unknown_citations"}  # the citations come once the answer is complete
     assert all(set(chunk) == {"answer"} for chunk in answer_chunks)
     assert "".join(chunk["answer"] for chunk in answer_chunks) == expected["answer"] == ANSWER
     assert functools.reduce(operator.add, chunks) == expected
@@ -332,6 +334,7 @@ def test_ainvoke_and_astream_match_invoke():
     assert len(recorder.calls) == 4
     assert chunks[0]["sources"] == out["sources"]
     assert "".join(c.get("answer", "") for c in chunks) == ANSWER
+    assert chunks[-1]["citations"] == out["citations"]
 
 
 # --- validation and constants -------------------------------------------------------------------------------
@@ -356,3 +359,15 @@ def test_score_keys_match_the_retrievers():
     from retrievers.langchain import FUSED_SCORE_KEY, RELEVANCE_SCORE_KEY
 
     assert (chain.RELEVANCE_SCORE_KEY, chain.FUSED_SCORE_KEY) == (RELEVANCE_SCORE_KEY, FUSED_SCORE_KEY)
+
+
+# --- citations -----------------------------------------------------------------------------------------------
+
+
+def test_citations_keep_model_markers_and_report_unknown_numbers():
+    llm, _ = fake_llm("Install it with pip [1]. Then run the demo [2][9].")
+    out = build_chain(retriever(), llm, top_n=2).invoke({"question": "q"})
+    assert [(c["ids"], c["origin"]) for c in out["citations"]] == [([1], "model"), ([2], "model")]
+    assert out["unknown_citations"] == [9]  # the model saw two passages: [9] is not evidence
+    first = out["citations"][0]
+    assert out["answer"][first["start"]:first["end"]] == "Install it with pip [1]."

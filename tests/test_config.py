@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 import pytest
@@ -81,3 +83,23 @@ def test_secrets_are_not_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.server.api_token is not None
     assert settings.server.api_token.get_secret_value() == "s3cret-token"
     assert "s3cret-token" not in repr(settings)
+
+
+def test_retrieval_defaults_and_min_score_from_file_environment_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    retrieval = load_settings().retrieval  # chosen by benchmarks/rerankers.py: dense, no reranker
+    assert (retrieval.mode, retrieval.reranker, retrieval.min_score) == ("dense", None, None)
+    (tmp_path / "rag-app.toml").write_text("[retrieval]\nmin_score = -inf\n")
+    assert load_settings().retrieval.min_score == -math.inf
+    monkeypatch.setenv("RAG_APP_RETRIEVAL__MIN_SCORE", "0.35")
+    assert load_settings().retrieval.min_score == 0.35
+    assert load_settings(retrieval={"min_score": 2}).retrieval.min_score == 2.0
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("nan", "retrieval.min_score: min_score must be a number, -inf (no threshold) or unset"),
+    ("high", "retrieval.min_score: Input should be a valid number"),
+])
+def test_bad_min_score_names_the_key(value: str, expected: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_APP_RETRIEVAL__MIN_SCORE", value)
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        load_settings()

@@ -1,0 +1,272 @@
+"""The ``/api`` routes: ask, chat (server-sent events), ingest (multipart upload), sources, health.
+
+JSON shapes follow the CLI: ``POST /api/ask`` answers like ``rag-app ask --json``, ``POST /api/ingest`` like
+``rag-app ingest --json`` (plus ``uploads``: which name each file got), ``GET /api/sources`` like
+``rag-app sources --json``. Model work (answering, ingesting, removing) runs on the model worker, one job at a
+time; listing sources and the health check never wait for it.
+
+``POST /api/chat`` streams these events (``event:`` name, ``data:`` one JSON object):
+
+- ``meta``: ``{"conversation_id", "question"}``; send the id back with the next question to continue;
+- ``token``: ``{"text"}``, a piece of the answer, as the model writes it;
+- ``sources``: ``{"standalone_question", "sources": [...]}``, once the answer is complete;
+- ``done``: ``{"answer", "conversation_id"}``; or ``error``: ``{"detail"}``, and the stream ends.
+
+``POST /api/ingest`` with ``Accept: text/event-stream`` streams ``stored`` (``{"uploads"}``), one ``progress``
+per file (``{"source", "status", "done", "total"}``) and then ``report`` (the JSON report) or ``error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rag_app.server.service import public_sources
+from rag_app.server.state import ServerState, busy_error, check_question, get_state, sse
+from rag_app.server.uploads import IncomingFile, StoredUpload, UploadError, store_uploads
+from rag_app.server.worker import Emit, QueueFull
+
+__all__ = ["health_router", "router"]
+
+router = APIRouter(tags=["api"])
+health_router = APIRouter(tags=["api"])
+State = Annotated[ServerState, Depends(get_state)]
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=4000, description="The question.")
+    k: int | None = Field(None, ge=1, le=100, description="Passages given to the model; default retrieval.top_n.")
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, question: str) -> str:
+        if not question.strip():
+            raise ValueError("must not be blank")
+        return question
+
+
+class ChatRequest(AskRequest):
+    conversation_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
+        description="The id from the previous answer's `meta` event; omit it to start a conversation.",
+    )
+
+
+class SourceOut(BaseModel):
+    id: int
+    source: str | None
+    page: int | None
+    score: float | None
+    text: str
+
+
+class CitationOut(BaseModel):
+    sentence: str
+    start: int = Field(description="Offset of the sentence in the answer.")
+    end: int
+    ids: list[int] = Field(description="Numbers of the sources the sentence rests on.")
+    origin: Literal["model", "matched", "unsupported"] = Field(
+        description="model: cited by the model; matched: attributed by word overlap; unsupported: no source.")
+    support: float | None = Field(description="Share of the sentence's content words found in the source.")
+
+
+class AskResponse(BaseModel):
+    answer: str
+    sources: list[SourceOut]
+    citations: list[CitationOut] = Field(default_factory=list)
+    unknown_citations: list[int] = Field(default_factory=list,
+                                         description="Cited numbers that name no source given to the model.")
+
+
+class IndexedSource(BaseModel):
+    source: str
+    chunks: int
+
+
+class Removed(BaseModel):
+    source: str
+    chunks_removed: int
+
+
+class FileFailureOut(BaseModel):
+    source: str
+    error: str
+
+
+class UploadOut(BaseModel):
+    filename: str = Field(description="The name the client sent.")
+    source: str = Field(description="The sanitised name: the file's source in the index.")
+
+
+class IngestResponse(BaseModel):
+    files_ingested: int
+    files_unchanged: int
+    files_failed: list[FileFailureOut]
+    chunks_added: int
+    chunks_deleted: int
+    chunks_total: int
+    uploads: list[UploadOut]
+
+
+class QueueOut(BaseModel):
+    pending: int = Field(description="Model jobs queued or running.")
+    running: bool
+
+
+class Health(BaseModel):
+    status: str
+    chunks: int = Field(description="Chunks the retriever searches.")
+    queue: QueueOut
+
+
+@health_router.get("/health", response_model=Health, summary="Liveness; needs no token")
+async def health(state: State) -> dict[str, Any]:
+    return {"status": "ok", "chunks": state.service.chunk_count,
+            "queue": {"pending": state.worker.pending, "running": state.worker.busy}}
+
+
+@router.post("/ask", response_model=AskResponse, summary="Answer a question (the JSON of `rag-app ask --json`)")
+async def ask(body: AskRequest, state: State) -> dict[str, Any]:
+    check_question(state, body.question)
+    try:
+        return await state.worker.run(lambda: state.service.ask(body.question, top_n=body.k))
+    except QueueFull as exc:
+        raise busy_error(exc) from None
+
+
+@router.post(
+    "/chat", summary="Answer with history, streamed as server-sent events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "meta, token..., sources, done"}},
+)
+async def chat(body: ChatRequest, state: State) -> StreamingResponse:
+    check_question(state, body.question)
+    conversations = state.conversations
+    if body.conversation_id is not None and body.conversation_id not in conversations:
+        raise HTTPException(404, f"Unknown conversation_id {body.conversation_id!r} (expired or from before a "
+                                 "restart); omit it to start a new conversation.")
+    conversation_id = body.conversation_id or conversations.new()
+    history = conversations.history(conversation_id)
+    service = state.service
+
+    def job(emit: Emit) -> None:
+        for chunk in service.stream(body.question, history, top_n=body.k):
+            if not emit(chunk):
+                return  # the client went away: stop generating
+
+    try:
+        chunks = state.worker.stream(job)
+    except QueueFull as exc:
+        raise busy_error(exc) from None
+
+    async def events() -> AsyncIterator[str]:
+        yield sse("meta", {"conversation_id": conversation_id, "question": body.question})
+        answer, sources, standalone = "", [], body.question
+        cited: dict[str, Any] = {"citations": [], "unknown_citations": []}
+        try:
+            async for chunk in chunks:
+                if "sources" in chunk:
+                    sources = public_sources(chunk["sources"])
+                    standalone = chunk.get("standalone_question", standalone)
+                if "citations" in chunk:
+                    cited = {"citations": chunk["citations"], "unknown_citations": chunk["unknown_citations"]}
+                if chunk.get("answer"):
+                    answer += chunk["answer"]
+                    yield sse("token", {"text": chunk["answer"]})
+        except Exception as exc:  # the model or the index failed: tell the page, keep the server up
+            yield sse("error", {"detail": f"The answer failed: {type(exc).__name__}: {exc}"})
+            return
+        conversations.add_turn(conversation_id, body.question, answer)
+        yield sse("sources", {"standalone_question": standalone, "sources": sources, **cited})
+        yield sse("done", {"answer": answer, "conversation_id": conversation_id})
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+def _report(stored: list[StoredUpload], report_json: dict[str, Any]) -> dict[str, Any]:
+    return {**report_json, "uploads": [{"filename": s.filename, "source": s.source} for s in stored]}
+
+
+@router.post(
+    "/ingest", response_model=IngestResponse,
+    summary="Upload and ingest files (the report of `rag-app ingest --json`)",
+    responses={200: {"content": {"text/event-stream": {}}, "description": "with Accept: text/event-stream"},
+               413: {"description": "too large or too many files"}, 415: {"description": "type not allowed"}},
+)
+async def ingest(
+    request: Request,
+    files: Annotated[list[UploadFile], File(description="One or more documents (PDF, HTML, Markdown, text, DOCX).")],
+    state: State,
+) -> Any:
+    worker, service, policy = state.worker, state.service, state.uploads
+    if worker.pending >= worker.max_pending:  # refuse before storing anything
+        raise busy_error(QueueFull(f"{worker.pending} model requests are queued or running"))
+    incoming = [IncomingFile(f.filename or "", f.size if f.size is not None else 0, f.file) for f in files]
+    try:
+        stored = await anyio.to_thread.run_sync(store_uploads, incoming, policy)
+    except UploadError as exc:
+        raise HTTPException(exc.status, exc.message) from None
+    paths = [s.path for s in stored]
+    kept = f"the uploaded files are kept in {stored[0].path.parent}; upload them again or run `rag-app ingest` on it"
+
+    if "text/event-stream" not in request.headers.get("accept", ""):
+        try:
+            report = await worker.run(lambda: service.ingest(paths))
+        except QueueFull as exc:
+            raise busy_error(exc) from None
+        except Exception as exc:
+            raise HTTPException(500, f"Ingest failed ({type(exc).__name__}: {exc}); {kept}.") from exc
+        return _report(stored, report.to_json())
+
+    def job(emit: Emit) -> None:
+        done = 0
+
+        def progress(source: str, status: str) -> None:
+            nonlocal done
+            done += 1
+            emit({"event": "progress", "source": source, "status": status, "done": done, "total": len(paths)})
+
+        # Ingest runs to its end even when the client goes away: the files are uploaded, so index them.
+        emit({"event": "report", **_report(stored, service.ingest(paths, on_file=progress).to_json())})
+
+    try:
+        items = worker.stream(job)
+    except QueueFull as exc:
+        raise busy_error(exc) from None
+
+    async def events() -> AsyncIterator[str]:
+        yield sse("stored", {"uploads": [{"filename": s.filename, "source": s.source} for s in stored]})
+        try:
+            async for item in items:
+                event = item.pop("event")
+                yield sse(event, item)
+        except Exception as exc:
+            yield sse("error", {"detail": f"Ingest failed ({type(exc).__name__}: {exc}); {kept}."})
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+@router.get("/sources", response_model=list[IndexedSource], summary="Indexed sources and their chunk counts")
+async def list_sources(state: State) -> list[dict[str, Any]]:
+    rows = await anyio.to_thread.run_sync(state.service.sources)
+    return [{"source": source, "chunks": count} for source, count in rows]
+
+
+@router.delete("/sources/{source:path}", response_model=Removed, summary="Remove one source from the index")
+async def remove_source(source: str, state: State) -> dict[str, Any]:
+    remove: Callable[[], int] = lambda: state.service.remove(source)  # noqa: E731
+    try:
+        removed = await state.worker.run(remove)
+    except QueueFull as exc:
+        raise busy_error(exc) from None
+    if not removed:
+        raise HTTPException(404, f"No chunks of {source!r} in the index; GET /api/sources lists the indexed sources.")
+    return {"source": source, "chunks_removed": removed}

@@ -1,0 +1,175 @@
+"""The FastAPI application: :func:`create_app` wires a ready :class:`RagService` to HTTP.
+
+The app factory takes the service (models already loaded, shared by every request) instead of building it, so
+tests inject fake chat models and tiny embedders, and ``rag-app serve`` loads the real ones once, before the
+first request. Routes: ``/api/*`` (:mod:`rag_app.server.api`), ``/v1/*`` (:mod:`rag_app.server.openai_compat`),
+the web page at ``/`` with its files under ``/static``, the OpenAPI schema at ``/openapi.json`` (and ``/docs``).
+
+Safety: with a token (``RAG_APP_API_TOKEN`` or ``server.api_token``) every ``/api`` and ``/v1`` route but
+``/api/health`` needs it; the page and the schema do not (they hold no data). Request bodies are capped
+(:class:`BodySizeLimit`): uploads at ``max_upload_files`` × ``max_upload_mb``, everything else at 1 MiB.
+CORS is off unless ``server.cors_origins`` lists origins. The page is served with a strict
+Content-Security-Policy (scripts and styles from this server only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rag_app.config import Settings
+from rag_app.server import api, openai_compat
+from rag_app.server.errors import error_response
+from rag_app.server.security import TokenGate, api_token, bearer_scheme
+from rag_app.server.service import RagService
+from rag_app.server.state import ServerState
+from rag_app.server.uploads import UploadPolicy
+from rag_app.server.worker import ModelWorker
+
+__all__ = ["JSON_BODY_LIMIT", "STATIC_DIR", "BodySizeLimit", "create_app"]
+
+STATIC_DIR = Path(__file__).parent / "static"
+JSON_BODY_LIMIT = 2**20
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+class BodySizeLimit:
+    """Pure ASGI middleware: a 413 for a request body over the limit, from ``Content-Length`` before reading,
+    or while reading a body without one (chunked), before it is all spooled to disk."""
+
+    def __init__(self, app: ASGIApp, *, upload_path: str, upload_limit: int, default_limit: int = JSON_BODY_LIMIT) -> None:
+        self.app = app
+        self.upload_path = upload_path
+        self.upload_limit = upload_limit
+        self.default_limit = default_limit
+
+    def _message(self, limit: int, upload: bool) -> str:
+        what = "upload (server.max_upload_files × server.max_upload_mb)" if upload else "JSON body"
+        return f"Request body too large: the limit for this {what} is {limit / 2**20:g} MiB."
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        upload = scope["path"] == self.upload_path
+        limit = self.upload_limit if upload else self.default_limit
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            response = JSONResponse({"detail": self._message(limit, upload)}, status_code=413)
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise HTTPException(413, self._message(limit, upload))
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
+def _error(request: Request, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    return error_response(request.url.path, status, message, headers, **extra)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ())) or "body"
+    return f"{where}: {error.get('msg', 'invalid')}"
+
+
+async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = list(exc.errors())
+    bad_json = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if bad_json is not None:
+        position = bad_json.get("loc", ("body", "?"))[-1]
+        reason = (bad_json.get("ctx") or {}).get("error", "invalid JSON")
+        return _error(request, 400, f"The request body is not valid JSON: {reason} at character {position}. "
+                                    "Send a JSON object with Content-Type: application/json.")
+    message = "Invalid request: " + "; ".join(_describe(e) for e in errors)
+    return _error(request, 422, message, errors=[
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors])
+
+
+async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return _error(request, exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    return _error(request, 500, f"Internal error: {type(exc).__name__}: {exc}")
+
+
+def upload_policy(settings: Settings) -> UploadPolicy:
+    """Where uploads go and what is accepted, from ``[server]`` (default folder: ``<index.db>/uploads``)."""
+    server = settings.server
+    return UploadPolicy(
+        folder=server.upload_dir or Path(settings.index.db) / "uploads",
+        max_bytes=int(server.max_upload_mb * 2**20),
+        allowed_suffixes=tuple(server.upload_types),
+        max_files=server.max_upload_files,
+    )
+
+
+def create_app(service: RagService, settings: Settings | None = None, *, close_service: bool = False) -> FastAPI:
+    """The server for ``service``, configured by ``settings`` (``[server]`` and ``index.db``; default: defaults).
+
+    The bearer token comes from ``settings`` or ``RAG_APP_API_TOKEN`` (:func:`~rag_app.server.security.api_token`).
+    Binding checks are the caller's (``rag-app serve`` calls :func:`~rag_app.server.security.check_bind`).
+    ``close_service``: close the service's collection when the app shuts down.
+    """
+    settings = settings or Settings()
+    worker = ModelWorker(settings.server.max_queue)
+    policy = upload_policy(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        worker.shutdown()
+        if close_service:
+            service.close()
+
+    app = FastAPI(
+        title="rag-app",
+        summary="Answers from your documents, with citations: ask, chat, ingest, sources, OpenAI-compatible chat.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.rag = ServerState(service=service, worker=worker, uploads=policy)
+    guard = [Depends(bearer_scheme)]  # documents the scheme; TokenGate enforces it before the body is read
+    app.include_router(api.health_router, prefix="/api")
+    app.include_router(api.router, prefix="/api", dependencies=guard)
+    app.include_router(openai_compat.router, prefix="/v1", dependencies=guard)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(BodySizeLimit, upload_path="/api/ingest",
+                       upload_limit=policy.max_bytes * policy.max_files + 2**20)  # + room for the form's framing
+    app.add_middleware(TokenGate, token=api_token(settings))  # outside the size limit: 401 before 413
+    if settings.server.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.server.cors_origins,
+                           allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type", "Accept"])
+    return app

@@ -1,0 +1,140 @@
+"""``POST /v1/chat/completions``: OpenAI's chat API, answered from the documents.
+
+Any OpenAI client (the ``openai`` SDK, LangChain's ``ChatOpenAI``, chat front-ends) can point its base URL at
+``http://127.0.0.1:8000/v1``. The last message must be the user's question; earlier ``user`` and ``assistant``
+messages are the chat history (condensed into a standalone question, as in ``/api/chat``). ``system`` and
+``developer`` messages are ignored: the answer prompt is fixed, so a client cannot turn off the citation and
+injection rules. The model name is echoed back, whatever it is. Unknown parameters (``temperature``, ``top_p``,
+``max_tokens``...) are accepted and ignored: the server's generator settings apply.
+
+Beyond OpenAI's fields: ``sources`` (the passages the answer cites, as in ``rag-app ask --json``) on the
+completion, and on the last chunk of a stream; an optional ``k`` in the request (``extra_body={"k": 6}``)
+sets how many passages the model sees. Errors use OpenAI's shape, ``{"error": {"message", "type", ...}}``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import StreamingResponse
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag_app.server.service import public_sources
+from rag_app.server.state import ServerState, busy_error, check_question, get_state, sse
+from rag_app.server.worker import Emit, QueueFull
+
+__all__ = ["MODEL_ID", "router"]
+
+MODEL_ID = "rag-app"
+router = APIRouter(tags=["openai"])
+State = Annotated[ServerState, Depends(get_state)]
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text or "" for part in self.content if part.type == "text")
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # OpenAI clients send many optional parameters; they are ignored
+
+    model: str = MODEL_ID
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    n: int = Field(1, ge=1, le=1, description="Only one choice is produced.")
+    k: int | None = Field(None, ge=1, le=100, description="Passages given to the model (extension).")
+
+
+def _question_and_history(messages: list[ChatMessage]) -> tuple[str, list[BaseMessage]]:
+    last = messages[-1]
+    question = last.text().strip()
+    if last.role != "user" or not question:
+        raise HTTPException(400, "messages: the last message must be the user's question, with non-empty text content.")
+    history: list[BaseMessage] = []
+    for message in messages[:-1]:
+        if message.role == "user":
+            history.append(HumanMessage(message.text()))
+        elif message.role == "assistant":
+            history.append(AIMessage(message.text()))
+    return question, history
+
+
+def _completion_id() -> str:
+    return f"chatcmpl-{secrets.token_hex(12)}"
+
+
+@router.get("/models", summary="The one model this server offers (OpenAI's list format)")
+async def models() -> dict[str, Any]:
+    return {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "rag-app"}]}
+
+
+@router.post("/chat/completions", summary="OpenAI-compatible chat completion, answered from the documents")
+async def chat_completions(body: ChatCompletionRequest, state: State) -> Any:
+    question, history = _question_and_history(body.messages)
+    check_question(state, question)
+    service, worker = state.service, state.worker
+    completion_id, created = _completion_id(), int(time.time())
+
+    if not body.stream:
+        try:
+            result = await worker.run(lambda: service.ask(question, history, top_n=body.k))
+        except QueueFull as exc:
+            raise busy_error(exc) from None
+        return {
+            "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": result["answer"]},
+                         "finish_reason": "stop", "logprobs": None}],
+            "sources": result["sources"],
+        }
+
+    def job(emit: Emit) -> None:
+        for chunk in service.stream(question, history, top_n=body.k):
+            if not emit(chunk):
+                return
+
+    try:
+        chunks = worker.stream(job)
+    except QueueFull as exc:
+        raise busy_error(exc) from None
+
+    def frame(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        return sse(None, {"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                          "model": body.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                          **extra})
+
+    async def events() -> AsyncIterator[str]:
+        yield frame({"role": "assistant", "content": ""})
+        sources: list[dict[str, Any]] = []
+        try:
+            async for chunk in chunks:
+                if "sources" in chunk:
+                    sources = public_sources(chunk["sources"])
+                if chunk.get("answer"):
+                    yield frame({"content": chunk["answer"]})
+        except Exception as exc:
+            yield sse(None, {"error": {"message": f"The answer failed: {type(exc).__name__}: {exc}",
+                                       "type": "server_error", "param": None, "code": None}})
+            return
+        yield frame({}, "stop", sources=sources)
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,84 @@
+"""What every route shares: the service, the model worker, the conversations and the upload policy."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import HTTPException, Request
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+
+from rag_app.server.service import RagService
+from rag_app.server.uploads import UploadPolicy
+from rag_app.server.worker import ModelWorker, QueueFull
+
+__all__ = ["Conversations", "ServerState", "busy_error", "check_question", "get_state", "sse"]
+
+
+class Conversations:
+    """Chat histories by conversation id, in memory: the last ``max_turns`` turns of the last
+    ``max_conversations`` conversations (least recently used dropped first). Lost on restart, by design:
+    the server keeps no transcript on disk."""
+
+    def __init__(self, max_conversations: int = 1000, max_turns: int = 10) -> None:
+        self.max_conversations = max_conversations
+        self.max_turns = max_turns
+        self._items: OrderedDict[str, list[BaseMessage]] = OrderedDict()
+
+    def new(self) -> str:
+        conversation_id = secrets.token_hex(12)
+        self._items[conversation_id] = []
+        self._trim()
+        return conversation_id
+
+    def __contains__(self, conversation_id: str) -> bool:
+        return conversation_id in self._items
+
+    def history(self, conversation_id: str) -> list[BaseMessage]:
+        self._items.move_to_end(conversation_id)
+        return list(self._items[conversation_id])
+
+    def add_turn(self, conversation_id: str, question: str, answer: str) -> None:
+        turns = self._items.setdefault(conversation_id, [])
+        turns.extend([HumanMessage(question), AIMessage(answer)])
+        del turns[: max(0, len(turns) - 2 * self.max_turns)]
+        self._items.move_to_end(conversation_id)
+        self._trim()
+
+    def _trim(self) -> None:
+        while len(self._items) > self.max_conversations:
+            self._items.popitem(last=False)
+
+
+@dataclass
+class ServerState:
+    service: RagService
+    worker: ModelWorker
+    uploads: UploadPolicy
+    conversations: Conversations = field(default_factory=Conversations)
+
+
+def get_state(request: Request) -> ServerState:
+    """The app's :class:`ServerState` (a FastAPI dependency)."""
+    return request.app.state.rag
+
+
+def check_question(state: ServerState, question: str) -> None:
+    """A 422 for a question too long for the model's window (checked before it is queued)."""
+    try:
+        state.service.check_question(question)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def busy_error(exc: QueueFull) -> HTTPException:
+    return HTTPException(status_code=503, detail=f"Server busy: {exc}", headers={"Retry-After": "5"})
+
+
+def sse(event: str | None, data: Any) -> str:
+    """One server-sent event; ``data`` as one line of JSON."""
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n"

@@ -1,0 +1,140 @@
+"""retrieval.min_score: validation, resolution per reranker (calibrated table, explicit value, -inf), the
+threshold in RetrievalStack.search and build_retrieval, and NO_ANSWER through the chain without a model call."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from langchain_core.documents import Document
+from langchain_core.embeddings import DeterministicFakeEmbedding
+from langchain_core.vectorstores import InMemoryVectorStore
+
+from rag_app import retrieval
+from rag_app.chain import NO_ANSWER, build_chain
+from rag_app.config import RetrievalSettings, load_settings
+from rag_app.retrieval import CALIBRATED_MIN_SCORES, RetrievalStack, build_retrieval, min_score_for
+from tests.test_chain import FixedRetriever, TableReranker, fake_llm
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key in [k for k in os.environ if k.startswith("RAG_APP_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+DOCS = [
+    Document("Pip installs packages.", metadata={"source": "a.md"}),
+    Document("Venv makes environments.", metadata={"source": "b.md"}),
+    Document("Bread needs flour.", metadata={"source": "c.md"}),
+]
+SCORES = {"Pip installs packages.": 0.9, "Venv makes environments.": 0.4, "Bread needs flour.": 0.1}
+
+
+def test_unset_min_score_resolves_to_the_value_calibrated_for_the_scorer() -> None:
+    defaults = load_settings()  # dense retrieval without a reranker: the embedder's cosine is the score
+    assert (defaults.retrieval.mode, defaults.retrieval.reranker, defaults.retrieval.min_score) == ("dense", None, None)
+    assert ("minilm", "dense") in CALIBRATED_MIN_SCORES, "the default scorer must have a calibrated threshold"
+    assert min_score_for(defaults) == CALIBRATED_MIN_SCORES[("minilm", "dense")]
+    assert min_score_for(RetrievalSettings(reranker="smollm2", reranker_kind="llm")) is None  # not calibrated
+    assert min_score_for(RetrievalSettings(reranker="minilm", reranker_kind="colbert")) == CALIBRATED_MIN_SCORES[("minilm", "colbert")]
+    assert min_score_for(RetrievalSettings(mode="dense", reranker=None)) == CALIBRATED_MIN_SCORES[("minilm", "dense")]
+    # Another scale: the same model read as another kind, a fine-tuned folder, another embedder, fused RRF scores.
+    assert min_score_for(RetrievalSettings(reranker="minilm", reranker_kind="cross-encoder")) is None
+    assert min_score_for(RetrievalSettings(reranker="./checkpoints/my-reranker", reranker_kind="cross-encoder")) is None
+    assert min_score_for(RetrievalSettings(mode="dense", embedder="BAAI/bge-small-en-v1.5")) is None
+    assert min_score_for(load_settings(retrieval={"mode": "hybrid", "reranker": ""})) is None
+
+
+def test_an_explicit_min_score_overrides_and_minus_inf_turns_it_off() -> None:
+    assert min_score_for(load_settings(retrieval={"min_score": 0.25})) == 0.25
+    assert min_score_for(load_settings(retrieval={"min_score": -10.0, "reranker": ""})) == -10.0
+    assert min_score_for(load_settings(retrieval={"min_score": -math.inf})) is None
+
+
+def _stack(min_score: float | None, reranker: Any = None, top_n: int = 2) -> RetrievalStack:
+    return RetrievalStack(index=None, retriever=FixedRetriever(documents=DOCS), reranker=reranker,  # type: ignore[arg-type]
+                          top_n=top_n, min_score=min_score)
+
+
+def test_search_drops_passages_below_min_score_when_asked() -> None:
+    reranker = TableReranker(scores=SCORES)
+    both = ["Pip installs packages.", "Venv makes environments."]
+    assert [d.page_content for d in _stack(None, reranker).search("q", apply_min_score=True)] == both
+    assert [d.page_content for d in _stack(0.5, reranker).search("q", apply_min_score=True)] == ["Pip installs packages."]
+    assert [d.page_content for d in _stack(0.5, reranker).search("q")] == both  # shown, with their scores
+    assert _stack(0.95, reranker).search("q", apply_min_score=True) == []
+    # Without a reranker the fused score is compared; a passage with no score at all is kept.
+    fused = [d.model_copy(update={"metadata": {**d.metadata, "fused_score": s}}) for d, s in zip(DOCS, (0.03, 0.01, None), strict=True)]
+    stack = RetrievalStack(index=None, retriever=FixedRetriever(documents=fused), reranker=None, top_n=3, min_score=0.02)  # type: ignore[arg-type]
+    assert [d.page_content for d in stack.search("q", apply_min_score=True)] == ["Pip installs packages.", "Bread needs flour."]
+
+
+class _StoreWithGet(InMemoryVectorStore):
+    """The in-memory store with Chroma's ``get`` (what build_retrieval reads the chunks with) and, like our Chroma
+    collections, the cosine similarity as relevance score (the in-memory store's own score is the cosine)."""
+
+    def _select_relevance_score_fn(self) -> Any:
+        return lambda score: score
+
+    def get(self, include: list[str] | None = None) -> dict[str, list[Any]]:
+        docs = list(self.store.values())
+        return {"ids": [d["id"] for d in docs], "documents": [d["text"] for d in docs],
+                "metadatas": [d["metadata"] for d in docs]}
+
+
+@pytest.fixture
+def fake_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """build_retrieval over an in-memory store holding DOCS, embedded with deterministic random vectors."""
+    store = _StoreWithGet(DeterministicFakeEmbedding(size=16))
+    store.add_documents(DOCS, ids=["a", "b", "c"])
+    handle = SimpleNamespace(store=SimpleNamespace(vector_store=store, location="memory", count=lambda: len(DOCS)))
+    monkeypatch.setattr(retrieval, "open_index", lambda *args, **kwargs: handle)
+
+
+@pytest.mark.usefixtures("fake_index")
+def test_dense_retrieval_scores_by_cosine_and_applies_the_calibrated_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(CALIBRATED_MIN_SCORES, ("minilm", "dense"), 0.99)
+    stack = build_retrieval(load_settings(retrieval={"mode": "dense", "reranker": "", "top_n": 3, "k": 3}))
+    assert isinstance(stack.retriever, retrieval.DenseRetriever) and stack.min_score == 0.99
+    ranked = stack.retriever.invoke("Venv makes environments.")
+    assert ranked[0].page_content == "Venv makes environments."
+    assert ranked[0].metadata["relevance_score"] == pytest.approx(1.0)  # the same text: cosine 1
+    assert all(d.metadata["relevance_score"] < 0.99 for d in ranked[1:])
+    assert [d.page_content for d in stack.search("Venv makes environments.", apply_min_score=True)] == ["Venv makes environments."]
+    assert stack.search("Something else entirely", apply_min_score=True) == []  # nothing reaches 0.99
+
+
+@pytest.mark.usefixtures("fake_index")
+def test_hybrid_retrieval_thresholds_the_fused_score_only_when_asked() -> None:
+    stack = build_retrieval(load_settings(retrieval={"mode": "hybrid", "reranker": "", "top_n": 3, "k": 3}))
+    assert stack.min_score is None and len(stack.search("pip installs packages")) == 3
+    # BM25 and dense agree on the exact match (fused 2/61); the others rank lower in one list or both.
+    threshold = 2 / 61 - 1e-9
+    stack = build_retrieval(load_settings(retrieval={"mode": "hybrid", "reranker": "", "top_n": 3, "k": 3,
+                                                     "min_score": threshold}))
+    assert stack.min_score == threshold
+    assert [d.page_content for d in stack.search("Pip installs packages.", apply_min_score=True)] == ["Pip installs packages."]
+
+
+def test_chain_answers_no_answer_without_calling_the_model_below_the_threshold() -> None:
+    settings = load_settings(retrieval={"min_score": 0.95})
+    llm, recorder = fake_llm("Pip installs packages [1].")
+    chain = build_chain(FixedRetriever(documents=DOCS), llm, reranker=TableReranker(scores=SCORES),
+                        min_score=min_score_for(settings))
+    result = chain.invoke({"question": "How do I bake a cake?"})
+    assert result["answer"] == NO_ANSWER and result["sources"] == []
+    assert recorder.calls == []
+
+    settings = load_settings(retrieval={"min_score": 0.5})
+    llm, recorder = fake_llm("Pip installs packages [1].")
+    chain = build_chain(FixedRetriever(documents=DOCS), llm, reranker=TableReranker(scores=SCORES),
+                        min_score=min_score_for(settings))
+    result = chain.invoke({"question": "How do I install a package?"})
+    assert result["answer"] == "Pip installs packages [1]."
+    assert [s["text"] for s in result["sources"]] == ["Pip installs packages."] and len(recorder.calls) == 1

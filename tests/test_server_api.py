@@ -1,0 +1,493 @@
+"""The HTTP API with FastAPI's TestClient: every /api route, its JSON, its errors (bad JSON, missing fields,
+oversized or refused uploads, traversal names, wrong token, unknown source), the model queue (one generation at
+a time, the event loop free meanwhile, 503 when full), CORS, the page, and the refusal to bind without a token.
+
+The model is :class:`tests.server_support.ScriptedChat`, the index a tiny one with hash embeddings: no network,
+no bundled model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from ingest.pipeline import IngestReport
+from rag_app.chain import NO_ANSWER
+from rag_app.config import Settings, load_settings
+from rag_app.server import RagService, UnsafeBindError, check_bind, create_app
+from rag_app.server.security import authorization_error
+from rag_app.server.service import SOURCE_FIELDS
+from rag_app.server.uploads import safe_filename
+from rag_app.server.worker import ModelWorker
+from tests.server_support import DOCUMENTS, REPLY, ScriptedChat, make_service, parse_sse
+
+QUESTION = "Which batteries does the outdoor sensor take?"
+TOKEN = "test-token-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _no_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RAG_APP_API_TOKEN", raising=False)
+    monkeypatch.delenv("RAG_APP_SERVER__API_TOKEN", raising=False)
+
+
+def _settings(tmp_path: Path, **server: object) -> Settings:
+    return load_settings(index={"db": tmp_path / "db"}, server=server)
+
+
+@pytest.fixture()
+def service(tmp_path: Path, tiny_encoder_dir: Path) -> RagService:
+    svc = make_service(tmp_path / "db", tiny_encoder_dir)
+    yield svc
+    svc.close()
+
+
+@pytest.fixture()
+def client(tmp_path: Path, service: RagService) -> TestClient:
+    with TestClient(create_app(service, _settings(tmp_path))) as test_client:
+        yield test_client
+
+
+def _files(documents: dict[str, str | bytes] = DOCUMENTS) -> list[tuple[str, tuple[str, bytes, str]]]:
+    return [("files", (name, text.encode() if isinstance(text, str) else text, "application/octet-stream"))
+            for name, text in documents.items()]
+
+
+def _uploaded(tmp_path: Path) -> list[Path]:
+    root = tmp_path / "db" / "uploads"
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def _ingest(client: TestClient, documents: dict[str, str | bytes] = DOCUMENTS, **kwargs: object):  # noqa: ANN202
+    return client.post("/api/ingest", files=_files(documents), **kwargs)
+
+
+# ---- ingest, sources, ask ------------------------------------------------------------------------------
+
+
+def test_ingest_reports_like_the_cli_and_keeps_the_uploads(client: TestClient, service: RagService, tmp_path: Path) -> None:
+    response = _ingest(client)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert set(report) == set(IngestReport().to_json()) | {"uploads"}  # the keys of `rag-app ingest --json`
+    assert report["files_ingested"] == 2 and report["files_unchanged"] == 0 and report["files_failed"] == []
+    assert report["chunks_added"] == report["chunks_total"] == service.store.count() > 2
+    assert report["uploads"] == [{"filename": "sensor.md", "source": "sensor.md"},
+                                 {"filename": "kettle.txt", "source": "kettle.txt"}]
+    stored = _uploaded(tmp_path)
+    assert [p.name for p in stored] == ["kettle.txt", "sensor.md"]
+    assert stored[1].read_text() == DOCUMENTS["sensor.md"]
+
+    sources = client.get("/api/sources").json()
+    assert sources == [{"source": source, "chunks": count} for source, count in service.store.sources()]
+    assert [s["source"] for s in sources] == ["kettle.txt", "sensor.md"]
+
+    again = _ingest(client).json()  # the same bytes again: unchanged, nothing embedded, new copies kept
+    assert (again["files_ingested"], again["files_unchanged"], again["chunks_added"]) == (0, 2, 0)
+    assert len(_uploaded(tmp_path)) == 4
+
+
+def test_ask_answers_from_the_uploaded_documents_in_the_cli_json(client: TestClient, service: RagService) -> None:
+    before = client.post("/api/ask", json={"question": QUESTION})
+    assert before.json() == {"answer": NO_ANSWER, "sources": [], "citations": [], "unknown_citations": []}
+    assert service.llm.calls == []
+
+    _ingest(client)
+    answer = client.post("/api/ask", json={"question": QUESTION})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["answer"] == REPLY
+    assert [s["id"] for s in body["sources"]] == [1, 2]  # top_n = 2
+    assert all(tuple(s) == SOURCE_FIELDS for s in body["sources"])
+    assert body["sources"][0]["source"] == "sensor.md" and "batteries" in body["sources"][0]["text"]
+    prompt = service.llm.calls[-1][-1].content  # the passages the model saw are the sources returned
+    assert all(s["text"] in prompt for s in body["sources"])
+    assert body["citations"] and all(set(c["ids"]) <= {1, 2} for c in body["citations"])  # as `ask --json`
+
+    one = client.post("/api/ask", json={"question": QUESTION, "k": 1}).json()
+    assert len(one["sources"]) == 1 and one["sources"][0] == body["sources"][0]
+    more = client.post("/api/ask", json={"question": QUESTION, "k": 6}).json()
+    assert len(more["sources"]) == service.chunk_count == 4  # all four chunks, though 6 were asked for
+    assert {s["source"] for s in more["sources"]} == {"sensor.md", "kettle.txt"}
+
+
+def test_remove_a_source_and_unknown_sources(client: TestClient) -> None:
+    _ingest(client, {**DOCUMENTS, "guides/setup notes.md": "# Setup\n\nPlug the sensor into the hub.\n"})
+    assert "setup notes.md" in [s["source"] for s in client.get("/api/sources").json()]
+
+    removed = client.delete("/api/sources/sensor.md")
+    assert removed.status_code == 200 and removed.json()["source"] == "sensor.md"
+    assert removed.json()["chunks_removed"] > 0
+    spaced = client.delete("/api/sources/setup%20notes.md")
+    assert spaced.status_code == 200 and spaced.json()["source"] == "setup notes.md"
+    assert [s["source"] for s in client.get("/api/sources").json()] == ["kettle.txt"]
+    answer = client.post("/api/ask", json={"question": QUESTION, "k": 6}).json()
+    assert answer["sources"] and {s["source"] for s in answer["sources"]} == {"kettle.txt"}  # retriever rebuilt
+
+    again = client.delete("/api/sources/sensor.md")
+    assert again.status_code == 404
+    assert again.json()["detail"] == "No chunks of 'sensor.md' in the index; GET /api/sources lists the indexed sources."
+    nested = client.delete("/api/sources/manuals/old.pdf")
+    assert nested.status_code == 404 and "'manuals/old.pdf'" in nested.json()["detail"]
+
+
+def test_dense_mode_scores_passages_by_similarity(tmp_path: Path, tiny_encoder_dir: Path) -> None:
+    service = make_service(tmp_path / "db", tiny_encoder_dir, hybrid=False)
+    with TestClient(create_app(service, _settings(tmp_path))) as client:
+        _ingest(client)
+        sources = client.post("/api/ask", json={"question": QUESTION, "k": 3}).json()["sources"]
+        scores = [s["score"] for s in sources]
+        assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+        assert all(-1.0 <= score <= 1.0 for score in scores)  # cosine similarities, not fused ranks
+    service.close()
+
+
+@pytest.mark.integration
+def test_from_settings_serves_the_bundled_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rag_app.retrieval import min_score_for
+
+    samples = Path(__file__).resolve().parent.parent / "examples" / "data"
+    settings = load_settings(index={"db": tmp_path / "db"}, generator={"max_new_tokens": 24})
+    service = RagService.from_settings(settings)
+    assert service.min_score == min_score_for(settings) and service.max_question_tokens is not None
+    with TestClient(create_app(service, settings)) as client:
+        files = [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in sorted(samples.iterdir())]
+        report = client.post("/api/ingest", files=files).json()
+        assert report["files_ingested"] == 3 and report["files_failed"] == []
+        body = client.post("/api/ask", json={"question": "Which batteries does the outdoor sensor need?"}).json()
+        assert body["answer"].strip() and body["answer"] != NO_ANSWER
+        assert body["sources"][0]["source"] == "nimbus-manual.md" and "AA lithium" in body["sources"][0]["text"]
+    service.close()
+
+
+# ---- chat ------------------------------------------------------------------------------------------------
+
+
+def test_chat_streams_tokens_then_sources_and_keeps_the_history(client: TestClient, service: RagService) -> None:
+    _ingest(client)
+    first = client.post("/api/chat", json={"question": QUESTION})
+    assert first.status_code == 200 and first.headers["content-type"].startswith("text/event-stream")
+    events = parse_sse(first.text)
+    names = [name for name, _ in events]
+    assert names[0] == "meta" and names[-2:] == ["sources", "done"]
+    assert set(names[1:-2]) == {"token"} and len(names[1:-2]) == len(REPLY.split())
+    assert "".join(data["text"] for name, data in events if name == "token") == REPLY
+    conversation = events[0][1]["conversation_id"]
+    sources = events[-2][1]["sources"]
+    assert sources[0]["source"] == "sensor.md" and all(tuple(s) == SOURCE_FIELDS for s in sources)
+    assert events[-1][1] == {"answer": REPLY, "conversation_id": conversation}
+    assert len(service.llm.calls) == 1  # no history yet: no condense call
+
+    follow_up = client.post("/api/chat", json={"question": "And how often do I replace them?",
+                                               "conversation_id": conversation})
+    assert parse_sse(follow_up.text)[0][1]["conversation_id"] == conversation
+    condense = service.llm.calls[-2]  # the follow-up was condensed with the first turn as history
+    assert [m.content for m in condense[1:3]] == [QUESTION, REPLY]
+
+    unknown = client.post("/api/chat", json={"question": QUESTION, "conversation_id": "nope"})
+    assert unknown.status_code == 404 and "Unknown conversation_id 'nope'" in unknown.json()["detail"]
+
+
+def test_a_model_failure_is_reported_not_fatal(tmp_path: Path, tiny_encoder_dir: Path) -> None:
+    service = make_service(tmp_path / "db", tiny_encoder_dir, ScriptedChat(fail_after_first_token=True))
+    with TestClient(create_app(service, _settings(tmp_path)), raise_server_exceptions=False) as client:
+        _ingest(client)
+        events = parse_sse(client.post("/api/chat", json={"question": QUESTION}).text)
+        assert [name for name, _ in events] == ["meta", "token", "error"]
+        assert events[-1][1]["detail"] == "The answer failed: RuntimeError: the model crashed"
+        failed = client.post("/api/ask", json={"question": QUESTION})
+        assert failed.status_code == 500 and "RuntimeError: the model crashed" in failed.json()["detail"]
+        assert client.get("/api/health").json()["status"] == "ok"
+    service.close()
+
+
+# ---- request errors --------------------------------------------------------------------------------------
+
+
+def test_bad_json_missing_and_invalid_fields(client: TestClient) -> None:
+    bad = client.post("/api/ask", content=b'{"question": ', headers={"Content-Type": "application/json"})
+    assert bad.status_code == 400
+    assert bad.json()["detail"].startswith("The request body is not valid JSON: Expecting value at character 13.")
+
+    cases = {
+        "{}": "body.question: Field required",
+        '{"question": "   "}': "body.question: Value error, must not be blank",
+        '{"question": "q", "k": 0}': "body.k: Input should be greater than or equal to 1",
+        '{"qestion": "typo"}': "body.qestion: Extra inputs are not permitted",
+        '["question"]': "body: Input should be a valid dictionary or object",
+    }
+    for body, message in cases.items():
+        response = client.post("/api/ask", content=body.encode(), headers={"Content-Type": "application/json"})
+        assert response.status_code == 422, body
+        assert message in response.json()["detail"], (body, response.json())
+    chat = client.post("/api/chat", json={"question": "q", "conversation_id": "../../etc"})
+    assert chat.status_code == 422 and "body.conversation_id: String should match pattern" in chat.json()["detail"]
+    assert client.post("/api/nothing").status_code == 404
+
+
+def test_a_question_longer_than_the_prompt_keeps_is_refused(tmp_path: Path, tiny_encoder_dir: Path) -> None:
+    service = make_service(tmp_path / "db", tiny_encoder_dir, max_question_tokens=10)
+    with TestClient(create_app(service, _settings(tmp_path))) as client:
+        response = client.post("/api/ask", json={"question": "word " * 20})
+        assert response.status_code == 422
+        assert response.json()["detail"] == ("The question is 26 tokens long; at most 10 fit beside the passages. "
+                                             "Ask a shorter question.")
+        assert service.llm.calls == []
+    service.close()
+
+
+# ---- uploads ---------------------------------------------------------------------------------------------
+
+
+def test_upload_limits_types_and_missing_files(tmp_path: Path, tiny_encoder_dir: Path) -> None:
+    service = make_service(tmp_path / "db", tiny_encoder_dir)
+    settings = _settings(tmp_path, max_upload_mb=0.001, max_upload_files=3)  # 1048 bytes
+    with TestClient(create_app(service, settings)) as client:
+        big = _ingest(client, {"small.txt": "fine", "big.txt": "x" * 2000})
+        assert big.status_code == 413
+        assert big.json()["detail"] == "'big.txt' is 2,000 bytes; the limit is 1,048 bytes per file (server.max_upload_mb)."
+        exe = _ingest(client, {"notes.txt": "fine", "tool.exe": b"MZ\x90\x00"})
+        assert exe.status_code == 415
+        assert exe.json()["detail"].startswith("'tool.exe': type .exe is not accepted; allowed: .pdf, .html, .htm")
+        assert _ingest(client, {"README": "no extension"}).json()["detail"].startswith("'README': type (no extension)")
+        many = _ingest(client, {f"n{i}.txt": "x" for i in range(4)})
+        assert many.status_code == 413 and many.json()["detail"].startswith("4 files in one request; at most 3")
+        assert _uploaded(tmp_path) == []  # refused requests store nothing
+
+        whole = client.post("/api/ingest", content=b"x" * 5_000_000,
+                            headers={"Content-Type": "multipart/form-data; boundary=b"})
+        assert whole.status_code == 413 and whole.json()["detail"].startswith("Request body too large")
+        missing = client.post("/api/ingest", data={"other": "value"})
+        assert missing.status_code == 422 and "body.files: Field required" in missing.json()["detail"]
+        not_a_file = client.post("/api/ingest", data={"files": "just text"})
+        assert not_a_file.status_code == 422 and "body.files" in not_a_file.json()["detail"]
+        assert service.store.count() == 0
+    service.close()
+
+
+def test_traversal_names_stay_inside_the_upload_folder(client: TestClient, tmp_path: Path) -> None:
+    names = {"../../escape.txt": "one", "..\\..\\windows.txt": "two", "/etc/cron.d/evil.md": "# three",
+             ".hidden.txt": "four", "same.txt": "five", "dir/same.txt": "six"}
+    response = _ingest(client, names)
+    assert response.status_code == 200, response.text
+    uploads = response.json()["uploads"]
+    assert [u["source"] for u in uploads] == ["escape.txt", "windows.txt", "evil.md", "hidden.txt", "same.txt",
+                                              "same-2.txt"]
+    stored = _uploaded(tmp_path)
+    root = (tmp_path / "db" / "uploads").resolve()
+    assert len(stored) == 6 and all(p.resolve().parent.parent == root for p in stored)
+    assert len({p.parent for p in stored}) == 1  # one new folder per request
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "db" / "escape.txt").exists()
+    assert sorted(p.read_text() for p in stored) == sorted(["one", "two", "# three", "four", "five", "six"])
+
+
+def test_safe_filename() -> None:
+    assert safe_filename("../../etc/passwd") == "passwd"
+    assert safe_filename("C:\\Users\\me\\report.pdf") == "report.pdf"
+    assert safe_filename("..") == "upload" and safe_filename("") == "upload" and safe_filename("/") == "upload"
+    assert safe_filename("a<b>|c?.txt") == "a_b_c_.txt"
+    assert safe_filename("bad\x00name\n.md") == "badname.md"
+    assert safe_filename("Ｒｅｐｏｒｔ．ｐｄｆ") == "Report.pdf"  # full-width letters, NFKC
+    assert safe_filename("résumé 2024.docx") == "résumé 2024.docx"
+    long = safe_filename("x" * 300 + ".pdf")
+    assert len(long) == 120 and long.endswith(".pdf")
+
+
+def test_a_failing_file_is_reported_and_its_upload_kept(client: TestClient, tmp_path: Path) -> None:
+    response = _ingest(client, {"empty.txt": "", "sensor.md": DOCUMENTS["sensor.md"]})
+    assert response.status_code == 200
+    report = response.json()
+    assert report["files_failed"] == [{"source": "empty.txt", "error": "empty file"}]
+    assert report["files_ingested"] == 1
+    assert sorted(p.name for p in _uploaded(tmp_path)) == ["empty.txt", "sensor.md"]
+
+
+def test_ingest_streams_progress_then_the_report(client: TestClient) -> None:
+    response = _ingest(client, headers={"Accept": "text/event-stream"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    events = parse_sse(response.text)
+    assert [name for name, _ in events] == ["stored", "progress", "progress", "report"]
+    assert [u["source"] for u in events[0][1]["uploads"]] == ["sensor.md", "kettle.txt"]
+    assert [(d["source"], d["status"], d["done"], d["total"]) for _, d in events[1:3]] == [
+        ("sensor.md", "ingested", 1, 2), ("kettle.txt", "ingested", 2, 2)]
+    assert events[3][1]["files_ingested"] == 2 and events[3][1]["chunks_total"] > 2
+
+
+# ---- the token -------------------------------------------------------------------------------------------
+
+
+def test_every_route_but_health_needs_the_token(tmp_path: Path, service: RagService) -> None:
+    with TestClient(create_app(service, _settings(tmp_path, api_token=TOKEN))) as client:
+        assert client.get("/api/health").status_code == 200
+        assert client.get("/").status_code == 200  # the page holds no data; it asks for the token
+        routes = [("post", "/api/ask", {"json": {"question": QUESTION}}),
+                  ("post", "/api/chat", {"json": {"question": QUESTION}}),
+                  ("post", "/api/ingest", {"files": _files()}),
+                  ("get", "/api/sources", {}),
+                  ("delete", "/api/sources/sensor.md", {}),
+                  ("post", "/v1/chat/completions", {"json": {"messages": [{"role": "user", "content": "q"}]}}),
+                  ("get", "/v1/models", {})]
+        for method, path, kwargs in routes:
+            for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}, {"Authorization": f"Basic {TOKEN}"}):
+                response = getattr(client, method)(path, headers=headers, **kwargs)
+                assert response.status_code == 401, (path, headers)
+                assert response.headers["www-authenticate"] == "Bearer"
+        denied = client.get("/api/sources", headers={"Authorization": "Bearer wrong-token-0123456789"})
+        assert denied.json()["detail"].startswith("Unauthorized: wrong bearer token. Send the header")
+        assert client.get("/api/sources").json()["detail"].startswith("Unauthorized: missing bearer token.")
+        assert client.get("/v1/models").json()["error"]["message"].startswith("Unauthorized: missing bearer token.")
+        assert _uploaded(tmp_path) == []  # refused before the upload was stored
+
+        assert authorization_error(f"bearer {TOKEN}", TOKEN) is None  # the scheme is case-insensitive
+        assert authorization_error(f"Bearer {TOKEN}x", TOKEN).startswith("Unauthorized: wrong bearer token")
+        assert authorization_error(None, TOKEN).startswith("Unauthorized: missing bearer token")
+        good = {"Authorization": f"Bearer {TOKEN}"}
+        assert client.post("/api/ingest", files=_files(), headers=good).json()["files_ingested"] == 2
+        assert client.post("/api/ask", json={"question": QUESTION}, headers=good).json()["answer"] == REPLY
+        assert client.delete("/api/sources/sensor.md", headers=good).status_code == 200
+
+
+def test_the_environment_token_wins_and_binding_needs_one(tmp_path: Path, service: RagService,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_APP_API_TOKEN", TOKEN)
+    with TestClient(create_app(service, _settings(tmp_path, api_token="config-token-0123456789"))) as client:
+        assert client.get("/api/sources", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+        assert client.get("/api/sources", headers={"Authorization": "Bearer config-token-0123456789"}).status_code == 401
+
+    for host in ("127.0.0.1", "127.1.2.3", "localhost", "::1"):
+        check_bind(host, None)
+    check_bind("0.0.0.0", TOKEN)
+    for host in ("0.0.0.0", "192.168.1.10", "::", "example.org"):
+        with pytest.raises(UnsafeBindError, match=f"(?s)Refusing to listen on {host}: .* RAG_APP_API_TOKEN"):
+            check_bind(host, None)
+    with pytest.raises(UnsafeBindError, match="The API token is 5 characters long; use at least 16"):
+        check_bind("127.0.0.1", "short")
+
+
+def test_serve_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
+    from rag_app.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--db", str(tmp_path / "db")])
+    assert result.exit_code == 2
+    assert "Refusing to listen on 0.0.0.0" in result.output and "RAG_APP_API_TOKEN" in result.output
+    assert not (tmp_path / "db").exists()  # refused before opening anything
+
+
+# ---- the model queue -------------------------------------------------------------------------------------
+
+
+def _in_thread(fn):  # noqa: ANN001, ANN202
+    result: dict = {}
+    thread = threading.Thread(target=lambda: result.setdefault("response", fn()), daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_health_answers_while_a_generation_runs_and_generations_queue(tmp_path: Path, tiny_encoder_dir: Path) -> None:
+    gate = threading.Event()
+    llm = ScriptedChat(gate=gate)
+    service = make_service(tmp_path / "db", tiny_encoder_dir, llm)
+    with TestClient(create_app(service, _settings(tmp_path, max_queue=2))) as client:
+        _ingest(client)
+        first, first_result = _in_thread(lambda: client.post("/api/ask", json={"question": QUESTION}))
+        assert llm.started.wait(10), "the first generation never started"
+        second, second_result = _in_thread(lambda: client.post("/api/chat", json={"question": QUESTION}))
+        deadline = time.monotonic() + 10
+        while client.get("/api/health").json()["queue"]["pending"] < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+        started = time.monotonic()
+        health = client.get("/api/health")  # the event loop is free while the model thread is held
+        assert health.status_code == 200 and time.monotonic() - started < 2
+        assert health.json()["queue"] == {"pending": 2, "running": True}
+        assert client.get("/api/sources").status_code == 200  # reading the index does not queue either
+        busy = client.post("/api/ask", json={"question": QUESTION})  # the backlog is full
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "5"
+        assert busy.json()["detail"].startswith("Server busy: 2 model requests are already queued or running")
+        assert first.is_alive() and second.is_alive() and len(llm.calls) == 1  # the second waits its turn
+
+        gate.set()
+        first.join(10)
+        second.join(10)
+        assert first_result["response"].json()["answer"] == REPLY
+        assert parse_sse(second_result["response"].text)[-1][1]["answer"] == REPLY
+        assert llm.max_active == 1 and len(llm.calls) == 2  # one generation at a time
+        assert client.get("/api/health").json()["queue"] == {"pending": 0, "running": False}
+    service.close()
+
+
+def test_the_worker_stops_a_stream_whose_consumer_left_and_passes_errors_on() -> None:
+    worker = ModelWorker(max_pending=2)
+    produced: list[int] = []
+
+    def job(emit) -> None:  # noqa: ANN001
+        for i in range(100):
+            if not emit(i):
+                return
+            produced.append(i)
+            time.sleep(0.01)
+
+    def failing(emit) -> None:  # noqa: ANN001
+        emit("first")
+        raise RuntimeError("broken model")
+
+    async def scenario() -> list:
+        items = worker.stream(job)
+        async for item in items:
+            if item == 2:
+                break
+        await items.aclose()  # the client went away
+        while worker.pending:
+            await asyncio.sleep(0.01)
+        seen = []
+        with pytest.raises(RuntimeError, match="broken model"):
+            async for item in worker.stream(failing):
+                seen.append(item)
+        return seen
+
+    assert asyncio.run(scenario()) == ["first"]
+    assert 3 <= len(produced) < 10 and worker.pending == 0
+    worker.shutdown()
+
+
+# ---- CORS, page, schema ----------------------------------------------------------------------------------
+
+
+def test_cors_is_off_by_default_and_configurable(tmp_path: Path, service: RagService) -> None:
+    preflight = {"Origin": "http://app.example", "Access-Control-Request-Method": "POST"}
+    with TestClient(create_app(service, _settings(tmp_path))) as client:
+        response = client.get("/api/health", headers={"Origin": "http://app.example"})
+        assert "access-control-allow-origin" not in response.headers
+        assert "access-control-allow-origin" not in client.options("/api/ask", headers=preflight).headers
+    with TestClient(create_app(service, _settings(tmp_path, cors_origins=["http://app.example"]))) as client:
+        allowed = client.options("/api/ask", headers=preflight)
+        assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == "http://app.example"
+        other = client.get("/api/health", headers={"Origin": "http://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+
+
+def test_the_page_its_files_and_the_openapi_schema(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert '<script src="static/app.js" defer></script>' in page.text
+    script = client.get("/static/app.js")
+    assert script.status_code == 200 and "api/chat" in script.text
+    assert "innerHTML" not in script.text and "insertAdjacentHTML" not in script.text  # text is shown as text
+    assert client.get("/static/style.css").status_code == 200
+
+    schema = client.get("/openapi.json").json()
+    assert {"/api/ask", "/api/chat", "/api/ingest", "/api/sources", "/api/sources/{source}", "/api/health",
+            "/v1/chat/completions", "/v1/models"} <= set(schema["paths"])
+    assert set(schema["paths"]["/api/sources/{source}"]) == {"delete"}
+    ask_schema = schema["components"]["schemas"]["AskRequest"]
+    assert ask_schema["required"] == ["question"] and ask_schema["additionalProperties"] is False
+    assert "multipart/form-data" in schema["paths"]["/api/ingest"]["post"]["requestBody"]["content"]
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert json.dumps(schema)  # serialisable as published
