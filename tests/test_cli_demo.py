@@ -78,8 +78,8 @@ def test_demo_prints_each_streamed_answer_its_sources_and_the_timings(
     monkeypatch.setattr("rag_app.generators.build_generator", lambda settings: llm)
     out, result = run_cli_demo(monkeypatch, "--config", str(config), "demo", "--reranker", "none")
 
-    assert result.files_ingested == 3 and result.chunks > 3
-    assert "3 files" in out and "reranker: none" in out
+    assert result.files_ingested == 4 and result.chunks > 4
+    assert "4 files" in out and "reranker: none" in out
     assert [a.question for a in result.answers] == QUESTIONS
     assert len(recorder.calls) == 3 and all(call[0].content == SYSTEM_PROMPT for call in recorder.calls)
     for number, (answer, section, call) in enumerate(zip(result.answers, sections(out), recorder.calls, strict=True), 1):

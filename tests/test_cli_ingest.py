@@ -28,19 +28,20 @@ def test_ingest_sources_remove(tmp_path: Path) -> None:
     code, out = _run("ingest", str(docs), "--db", db, "--json")
     assert code == 0, out
     first = json.loads(out)
-    assert first["files_ingested"] == 3 and first["files_failed"] == []
+    assert first["files_ingested"] == 4 and first["files_failed"] == []
     assert first["chunks_added"] == first["chunks_total"] > 3
 
     (docs / "empty.txt").write_bytes(b"")
     code, out = _run("ingest", str(docs), "--db", db, "--json")
     assert code == 2
     second = json.loads(out)
-    assert second["files_unchanged"] == 3 and second["chunks_added"] == 0
+    assert second["files_unchanged"] == 4 and second["chunks_added"] == 0
     assert second["files_failed"] == [{"source": "empty.txt", "error": "empty file"}]
 
     code, out = _run("sources", "--db", db, "--json")
     listed = json.loads(out)
-    assert [row["source"] for row in listed] == ["nimbus-accessories.html", "nimbus-manual.md", "nimbus-warranty.txt"]
+    assert [row["source"] for row in listed] == ["nimbus-accessories.html", "nimbus-manual.md",
+                                                 "nimbus-service-notes.pdf", "nimbus-warranty.txt"]
     assert sum(row["chunks"] for row in listed) == first["chunks_total"]
 
     code, out = _run("remove", "nimbus-warranty.txt", "--db", db)

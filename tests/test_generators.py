@@ -290,7 +290,7 @@ def test_the_demo_chain_script_runs_as_documented() -> None:
         [sys.executable, str(script), str(SAMPLES), "Which batteries does the outdoor sensor need?"],
         capture_output=True, text=True, timeout=300, check=True,
     ).stdout
-    assert "ingested 3 files into" in out
+    assert "ingested 4 files into" in out
     answer = out.split("A: ", 1)[1].split("\n\nSources:", 1)[0]
     assert answer.strip()
     sources = out.split("Sources:", 1)[1]
