@@ -30,6 +30,7 @@ from retrievers.loading import (
     load_config,
     load_framework_config,
     load_tokenizer,
+    load_weights,
     pick_device,
     pick_setting,
     resolve_adapter_folder,
@@ -155,8 +156,7 @@ class AutoModelForEmbedding(nn.Module):
         half = fp16_allowed(use_fp16, dev, training=training, owner="AutoModelForEmbedding")
         tokenizer = load_tokenizer(base)
         model_kwargs.setdefault("dtype", torch.float16 if half else torch.float32)
-        gguf = {"gguf_file": base.gguf_file} if base.is_gguf else {}
-        model = AutoModel.from_pretrained(str(base.path), **gguf, **model_kwargs)
+        model = load_weights(AutoModel, base, **model_kwargs)
         if lora_path is not None or use_lora:
             model = attach_lora(model, lora_path, use_lora, lora_config)
         model.to(dev)

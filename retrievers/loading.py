@@ -27,6 +27,7 @@ __all__ = [
     "fp16_allowed",
     "DEFAULT_LORA",
     "attach_lora",
+    "load_weights",
     "pick_setting",
     "resolve_adapter_folder",
 ]
@@ -37,6 +38,21 @@ CONFIG_VERSION = 1
 
 def _gguf_kwargs(resolved: ResolvedModel) -> dict[str, Any]:
     return {"gguf_file": resolved.gguf_file} if resolved.is_gguf else {}
+
+
+def load_weights(auto_class: Any, resolved: ResolvedModel, **model_kwargs: Any) -> Any:
+    """``auto_class.from_pretrained`` for a folder or a GGUF file.
+
+    GGUF weights are de-quantised to float tensors on load, yet transformers keeps the model marked as
+    GGUF-quantized and then refuses ``save_pretrained``. The mark is dropped, so a model loaded (and fine-tuned)
+    from a ``.gguf`` file saves like any float checkpoint.
+    """
+    model = auto_class.from_pretrained(str(resolved.path), **_gguf_kwargs(resolved), **model_kwargs)
+    if resolved.is_gguf:
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+    return model
 
 
 def load_config(resolved: ResolvedModel) -> PretrainedConfig:

@@ -67,3 +67,14 @@ def test_smollm2_gguf_as_decoder_embedder(tmp_path: Path) -> None:
     model.tokenizer.padding_side = "left"
     np.testing.assert_allclose(model.encode_documents(DOCS), docs, atol=1e-4)
     np.testing.assert_allclose(np.stack([model.encode_documents(d) for d in DOCS]), docs, atol=1e-4)
+
+
+def test_a_gguf_model_saves_as_a_float_checkpoint_and_reloads_with_the_same_vectors(tmp_path: Path) -> None:
+    # transformers marks GGUF-loaded models as quantized and refuses to save them; fine-tuning smollm2 must save.
+    embedder = AutoModelForEmbedding.from_pretrained("smollm2")
+    embedder.save_pretrained(tmp_path / "smollm2-float")
+    assert not list((tmp_path / "smollm2-float").glob("*.gguf"))
+    again = AutoModelForEmbedding.from_pretrained(tmp_path / "smollm2-float")
+    assert (again.pooling_method, again.query_instruction) == (embedder.pooling_method, embedder.query_instruction)
+    before, after = embedder.encode_queries(DOCS), again.encode_queries(DOCS)
+    assert np.allclose(before, after, atol=1e-5)

@@ -159,7 +159,7 @@ def test_from_settings_serves_the_bundled_models(tmp_path: Path, monkeypatch: py
     with TestClient(create_app(service, settings)) as client:
         files = [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in sorted(samples.iterdir())]
         report = client.post("/api/ingest", files=files).json()
-        assert report["files_ingested"] == 3 and report["files_failed"] == []
+        assert report["files_ingested"] == 4 and report["files_failed"] == []
         body = client.post("/api/ask", json={"question": "Which batteries does the outdoor sensor need?"}).json()
         assert body["answer"].strip() and body["answer"] != NO_ANSWER
         assert body["sources"][0]["source"] == "nimbus-manual.md" and "AA lithium" in body["sources"][0]["text"]

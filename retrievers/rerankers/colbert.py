@@ -40,6 +40,7 @@ from retrievers.loading import (
     load_config,
     load_framework_config,
     load_tokenizer,
+    load_weights,
     pick_device,
     save_framework_config,
 )
@@ -282,8 +283,7 @@ class ColBERT(WindowedRanker):
         dtype = torch.float16 if half else torch.float32
         tokenizer = load_tokenizer(resolved)
         model_kwargs.setdefault("dtype", dtype)
-        gguf = {"gguf_file": resolved.gguf_file} if resolved.is_gguf else {}
-        model = AutoModel.from_pretrained(str(resolved.path), **gguf, **model_kwargs)
+        model = load_weights(AutoModel, resolved, **model_kwargs)
         model.to(dev)
         linear.to(dev, dtype=dtype)
         ranker = cls(

@@ -32,6 +32,7 @@ from retrievers.loading import (
     load_config,
     load_framework_config,
     load_tokenizer,
+    load_weights,
     pick_device,
     save_framework_config,
 )
@@ -155,8 +156,7 @@ class CrossEncoderRanker(WindowedRanker):
         half = fp16_allowed(use_fp16, dev, training=False, owner="CrossEncoderRanker")
         tokenizer = load_tokenizer(resolved)
         model_kwargs.setdefault("dtype", torch.float16 if half else torch.float32)
-        gguf = {"gguf_file": resolved.gguf_file} if resolved.is_gguf else {}
-        model = AutoModelForSequenceClassification.from_pretrained(str(resolved.path), **gguf, **model_kwargs)
+        model = load_weights(AutoModelForSequenceClassification, resolved, **model_kwargs)
         if getattr(model.config, "pad_token_id", None) is None:
             # Decoder-based classifiers find the last real token through the pad id.
             model.config.pad_token_id = tokenizer.pad_token_id

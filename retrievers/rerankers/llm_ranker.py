@@ -50,6 +50,7 @@ from retrievers.loading import (
     load_config,
     load_framework_config,
     load_tokenizer,
+    load_weights,
     pick_device,
     resolve_adapter_folder,
     save_framework_config,
@@ -279,8 +280,7 @@ class LLMRanker(WindowedRanker):
                 tokenizer, DEFAULT_LLM_RANKER_INSTRUCTION if instruction is None else instruction, use_chat_template
             )
         model_kwargs.setdefault("dtype", torch.float16 if half else torch.float32)
-        gguf = {"gguf_file": base.gguf_file} if base.is_gguf else {}
-        model = AutoModelForCausalLM.from_pretrained(str(base.path), **gguf, **model_kwargs)
+        model = load_weights(AutoModelForCausalLM, base, **model_kwargs)
         if lora_path is not None or use_lora:
             model = attach_lora(model, lora_path, use_lora, lora_config)
         model.to(dev)
