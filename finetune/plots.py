@@ -1,15 +1,17 @@
-"""The before/after bar chart of an evaluation: one group of bars per metric, one bar per system.
+"""The pictures of fine-tuning: a training run's loss curve, and the before/after bar chart of an evaluation
+(one group of bars per metric, one bar per system; the numbers are in the Markdown table written beside it).
 
-Drawn with matplotlib's object API on an Agg canvas (no display, no global ``pyplot`` state), like the loss
-curve of :mod:`finetune.plotting`. The numbers themselves are in the Markdown table written beside it.
+Drawn with matplotlib's object API on an Agg canvas: no display, no global ``pyplot`` state, safe in threads
+and on servers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["plot_metric_comparison"]
+__all__ = ["plot_loss_curve", "plot_metric_comparison"]
 
 
 def plot_metric_comparison(
@@ -44,6 +46,30 @@ def plot_metric_comparison(
     axes.set_title(title)
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(len(systems), 3), fontsize=8, frameon=False)
     axes.grid(True, axis="y", alpha=0.3)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+def plot_loss_curve(history: Sequence[dict[str, Any]], path: str | Path, title: str = "Training loss") -> Path | None:
+    """Plot ``loss`` against ``step`` from log entries; returns the file, or None when nothing was logged."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    points = [(int(e["step"]), float(e["loss"])) for e in history if "loss" in e and "step" in e]
+    if not points:
+        return None
+    steps, losses = zip(*points, strict=True)
+    figure = Figure(figsize=(6, 4), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.subplots()
+    axes.plot(steps, losses, marker="o" if len(points) < 30 else None, linewidth=1.5)
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    axes.set_title(title)
+    axes.grid(True, alpha=0.3)
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

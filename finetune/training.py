@@ -48,7 +48,7 @@ from finetune.config import (
 )
 from finetune.data import TrainingData, load_examples
 from finetune.objectives import ColbertObjective, EmbedderObjective, PairScoringObjective
-from finetune.plotting import plot_loss_curve
+from finetune.plots import plot_loss_curve
 from retrievers.embedder import AutoModelForEmbedding
 from retrievers.loading import attach_lora
 from retrievers.model_names import resolve_model
