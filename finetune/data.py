@@ -132,7 +132,7 @@ class DataError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------- reading
-def _records_from_file(path: Path) -> Iterator[tuple[str, Any, str | None]]:
+def records_from_file(path: Path) -> Iterator[tuple[str, Any, str | None]]:
     """(location, record, parse error) per non-blank line; bad JSON or bad UTF-8 is reported, not raised."""
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
@@ -158,7 +158,7 @@ def _records(source: Any) -> tuple[str, Iterator[tuple[str, Any, str | None]]]:
                 f"Training data file {path} does not exist (or is not a file); pass a JSONL file, a "
                 "datasets.Dataset or a list of dicts."
             )
-        return str(path), _records_from_file(path)
+        return str(path), records_from_file(path)
     try:
         import datasets
     except ImportError:  # pragma: no cover - datasets is a dependency

@@ -27,7 +27,7 @@ from typing import Any, Literal
 import torch
 from tqdm.auto import tqdm
 
-from finetune.data import DataError, DataProblem
+from finetune.data import DataError, DataProblem, records_from_file
 from finetune.metrics import DEFAULT_METRICS, evaluate_run, metric_names
 
 __all__ = [
@@ -72,28 +72,14 @@ class EvalData:
 
 
 def _jsonl(path: Path, what: str) -> Iterator[tuple[str, Any, str | None]]:
-    """(``file:line``, record, problem) for each non-blank line of a JSONL file."""
+    """(``file:line``, record, problem) for each non-blank line of a JSONL file (the reader of the training
+    data), with records that are not JSON objects reported as problems."""
     if not path.is_file():
         raise FileNotFoundError(f"{what} file {path} does not exist (or is not a file).")
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            location = f"{path}:{number}"
-            try:
-                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                yield location, None, f"not valid UTF-8 ({exc.reason}); save the file as UTF-8"
-                continue
-            if not text.strip():
-                continue
-            try:
-                record = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield location, None, f"not valid JSON ({exc.msg} at column {exc.colno}); write one JSON object per line"
-                continue
-            if not isinstance(record, dict):
-                yield location, None, f"must be a JSON object, got {type(record).__name__}"
-                continue
-            yield location, record, None
+    for location, record, problem in records_from_file(path):
+        if problem is None and not isinstance(record, dict):
+            problem, record = f"must be a JSON object, got {type(record).__name__}", None
+        yield location, record, problem
 
 
 def _field(record: Mapping[str, Any], keys: Sequence[str], location: str, problems: list[DataProblem],
