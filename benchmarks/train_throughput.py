@@ -88,7 +88,7 @@ def _ours_arguments(settings: dict[str, Any], output_dir: Path) -> Any:
     from finetune.training import _training_arguments
 
     cfg = _ours_config(settings)
-    return _training_arguments(cfg, output_dir, float(cfg.lr or DEFAULT_EMBEDDER_LR), on_cpu=True)
+    return _training_arguments(cfg, output_dir, float(cfg.lr or DEFAULT_EMBEDDER_LR["full"]), on_cpu=True)
 
 
 def run_ours(settings: dict[str, Any], output_dir: Path) -> dict[str, Any]:

@@ -310,7 +310,7 @@ def train_embedder(
     collator = EmbedderCollator(embedder, examples.kind, group_size=cfg.group_size, seed=cfg.seed)
     result = _run(
         task="embedder", objective=objective, collator=collator, data=examples, config=cfg, output_dir=out,
-        lr=float(cfg.lr if cfg.lr is not None else DEFAULT_EMBEDDER_LR), model_name=str(model),
+        lr=float(cfg.lr if cfg.lr is not None else DEFAULT_EMBEDDER_LR["lora" if use_lora else "full"]), model_name=str(model),
         save=lambda path: embedder.save_pretrained(path, merge_lora=cfg.merge_lora),
         extra={"lora": use_lora, "model_settings": embedder.settings()},
     )

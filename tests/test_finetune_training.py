@@ -319,3 +319,15 @@ def test_colbert_new_projection_is_saved_and_reused(tiny_encoder_dir: Path, tmp_
 def test_unknown_ranker_kind_is_refused(tiny_encoder_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="kind must be one of cross-encoder, colbert, llm"):
         train_reranker(str(tiny_encoder_dir), PAIRS, tmp_path / "x", kind="bi-encoder")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("fixture", "lora", "expected"), [("tiny_encoder_dir", False, 1e-4), ("tiny_decoder_dir", True, 2e-3)])
+def test_embedder_default_learning_rate_depends_on_lora(
+    fixture: str, lora: bool, expected: float, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """LoRA adapters get the larger default step (full fine-tuning at 2e-3 would wreck an encoder)."""
+    assert EmbedderTrainingConfig().lr is None
+    result = train_embedder(str(request.getfixturevalue(fixture)), PAIRS, tmp_path / "out", max_steps=1, **FAST)
+    record = json.loads((tmp_path / "out" / "training_config.json").read_text())
+    assert record["lora"] is lora and record["learning_rate"] == expected
+    assert result.history[0]["learning_rate"] <= expected

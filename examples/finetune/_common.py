@@ -224,42 +224,39 @@ def trained(result: Any) -> dict[str, Any]:
     }
 
 
-def plain_checkpoint(model: str, folder: Path) -> str:
-    """``model`` itself, or for a GGUF model (``smollm2``) a plain transformers copy of it in ``folder``.
+def add_mining_options(parser: argparse.ArgumentParser, rank_range: str, per_query: int) -> None:
+    """``--hard-negatives`` and ``--per-query``: mine the training negatives with the first-stage embedder."""
+    parser.add_argument(
+        "--hard-negatives",
+        default=rank_range,
+        help="ranks (of the first-stage embedder over the training answers) to draw negatives from, as "
+        "'LOW-HIGH'; 'none' trains on --train as it is",
+    )
+    parser.add_argument("--per-query", type=int, default=per_query, help="mined negatives kept per question")
 
-    A model that transformers loaded from GGUF keeps a GGUF "quantizer" and refuses ``save_pretrained`` (even
-    de-quantised to float32), so a fine-tune of it could not be saved. The copy has the same float32 weights
-    (strict state-dict load), so "before" and "after" start from the same model. Written once, then reused.
+
+def mined_training_file(args: argparse.Namespace, files: Files, embedder: Any, report: Report) -> Path:
+    """``files.train``, or triplets mined from its pairs with ``embedder`` (written into ``--output``).
+
+    The candidates are the training answers only (never the test answers), ranked by the same embedder
+    whose top candidates the reranker will rescore, so the negatives look like what it sees at test time.
     """
-    from retrievers.model_names import resolve_model
+    if str(args.hard_negatives).lower() == "none":
+        return files.train
+    from finetune.data import write_jsonl
+    from finetune.mining import mine_hard_negatives
 
-    resolved = resolve_model(model)
-    if not resolved.is_gguf:
-        return model
-    if (folder / "config.json").is_file():
-        return str(folder)
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    print(
-        f"Writing a plain transformers copy of {model} ({resolved.gguf_file}) to {folder} ...",
-        file=sys.stderr,
+    mined = mine_hard_negatives(
+        embedder,
+        files.train,
+        rank_range=args.hard_negatives,
+        per_query=args.per_query,
+        seed=args.seed,
+        show_progress=False,
     )
-    source = AutoModelForCausalLM.from_pretrained(
-        str(resolved.path), gguf_file=resolved.gguf_file, dtype=torch.float32
-    )
-    config = source.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
-    copy = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    copy.load_state_dict(source.state_dict(), strict=True)
-    staging = folder.with_name(folder.name + ".partial")
-    copy.save_pretrained(str(staging))
-    AutoTokenizer.from_pretrained(str(resolved.path), gguf_file=resolved.gguf_file).save_pretrained(
-        str(staging)
-    )
-    staging.replace(folder)
-    return str(folder)
+    path = write_jsonl(Path(args.output) / "mined_triplets.jsonl", mined.triplets)
+    report.extra["mining"] = {"file": str(path), **mined.stats.to_json()}
+    return path
 
 
 def main_guard(main: Callable[[], None]) -> None:

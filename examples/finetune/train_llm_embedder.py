@@ -25,15 +25,12 @@ def main() -> None:
         output="checkpoints/faq-smollm2-embedder",
         epochs=3.0,
     )
-    parser.set_defaults(max_length=96, max_steps=54, batch_size=8, lr=2e-4)
+    parser.set_defaults(max_length=96, max_steps=54, batch_size=8)
     parser.add_argument("--temperature", type=float, default=0.05, help="InfoNCE temperature")
     parser.add_argument("--lora-r", type=int, default=16, help="LoRA rank")
     args = parser.parse_args()
     files = _common.data_files(args)
-    name, args.model = (
-        args.model,
-        _common.plain_checkpoint(args.model, args.output.parent / f"{args.output.name}-base"),
-    )
+    name = args.model
     test = _common.load_test(files)
     report = _common.Report(
         "train_llm_embedder (SmolLM2 + LoRA, InfoNCE on pairs)", _common.settings_of(args, files)

@@ -21,18 +21,17 @@ def main() -> None:
     parser = _common.build_parser(
         __doc__.splitlines()[0],
         model="smollm2",
-        train_file="scored.train.jsonl",
+        train_file="pairs.train.jsonl",
         output="checkpoints/faq-smollm2-reranker",
         epochs=2.0,
         embedder=True,
     )
     parser.set_defaults(max_length=160, max_steps=70, batch_size=4, candidates=5, lr=2e-4)
+    parser.add_argument("--group-size", type=int, default=4, help="1 positive + group-size - 1 negatives")
+    _common.add_mining_options(parser, rank_range="1-20", per_query=7)
     args = parser.parse_args()
     files = _common.data_files(args)
-    name, args.model = (
-        args.model,
-        _common.plain_checkpoint(args.model, args.output.parent / f"{args.output.name}-base"),
-    )
+    name = args.model
     test = _common.load_test(files)
     report = _common.Report(
         f"train_llm_reranker (SmolLM2 yes/no + LoRA, rerank top {args.candidates})",
@@ -42,6 +41,8 @@ def main() -> None:
         embedder = AutoModelForEmbedding.from_pretrained(args.embedder, device="cpu")
         run = _common.dense(embedder, test, depth=args.candidates)
         embedder_only = _common.metrics(run, test)
+    with report.timed("mine hard negatives"):
+        train_file = _common.mined_training_file(args, files, embedder, report)
     with report.timed("evaluate before"):
         base = AutoModelForRanking.from_pretrained(
             args.model, causal_lm=True, max_length=args.max_length, device="cpu"
@@ -54,7 +55,12 @@ def main() -> None:
         del base
     with report.timed("train"):
         result = train_reranker(
-            args.model, files.train, args.output, kind="llm", **_common.train_overrides(args)
+            args.model,
+            train_file,
+            args.output,
+            kind="llm",
+            group_size=args.group_size,
+            **_common.train_overrides(args),
         )
     with report.timed("evaluate after"):
         tuned = AutoModelForRanking.from_pretrained(result.output_dir, device="cpu")
