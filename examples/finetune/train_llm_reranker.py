@@ -1,10 +1,14 @@
-"""Fine-tune SmolLM2-135M as a yes/no reranker (LoRA) on python-faq scored pairs; rerank MiniLM's top 5.
+"""Fine-tune SmolLM2-135M as a yes/no reranker (LoRA) on python-faq pairs with mined negatives; rerank MiniLM's top 5.
 
-Before: zero-shot ``smollm2`` as an LLM reranker (the score is the "yes" logit at the last real token)
+Before: zero-shot ``smollm2`` as an LLM reranker (the score is the "Yes" logit at the last real token)
 reranking the MiniLM embedder's top ``--candidates``; the embedder alone is shown too. After: LoRA adapters
-trained with BCE on ``scored.train.jsonl`` (the same "yes" logit as the score), merged, saved and reloaded
-from ``--output``. Capped (``--max-steps 70`` = one epoch, batch 4, lr 2e-4, ``--max-length 160``, top 5) to
-stay within minutes on CPU.
+trained with listwise cross-entropy on the same "Yes" logit over 1 positive + ``--group-size - 1`` negatives,
+merged, saved and reloaded from ``--output``. The negatives are mined first with the first-stage embedder
+(``--hard-negatives 1-20``: its top 20 training answers other than the right one, the on-topic passages the
+reranker must push down at test time); ``--hard-negatives none`` trains on ``--train`` as it is (for
+example ``scored.train.jsonl``, BCE on its labels). Capped (``--max-steps 70`` = about two epochs, batch 4,
+lr 1e-3, ``--max-length 160``, top 5) to stay within minutes on CPU; LoRA on a model this small needs a
+large step (at 2e-4 the loss stays at chance, ln 4).
 
     .venv/bin/python examples/finetune/train_llm_reranker.py --json out/llm_reranker.json
 """
@@ -26,7 +30,7 @@ def main() -> None:
         epochs=2.0,
         embedder=True,
     )
-    parser.set_defaults(max_length=160, max_steps=70, batch_size=4, candidates=5, lr=2e-4)
+    parser.set_defaults(max_length=160, max_steps=70, batch_size=4, candidates=5, lr=1e-3)
     parser.add_argument("--group-size", type=int, default=4, help="1 positive + group-size - 1 negatives")
     _common.add_mining_options(parser, rank_range="1-20", per_query=7)
     args = parser.parse_args()
