@@ -117,7 +117,7 @@ class RerankerTrainingConfig(_CommonConfig):
 
     ``lr=None`` picks the kind's default (:data:`DEFAULT_RERANKER_LR`): 2e-5 for cross-encoders, 1e-5 for
     ColBERT (a pretrained ``colbert_linear.pt`` such as bge-m3's drifts fast: keep full precision and a small
-    lr), 1e-4 for LLM rankers with LoRA. ``lora=None`` means LoRA for LLM rankers only. ``colbert_dim``
+    lr), 1e-3 for LLM rankers with LoRA. ``lora=None`` means LoRA for LLM rankers only. ``colbert_dim``
     sizes a new ColBERT projection (None: keep the checkpoint's, or the identity). ``temperature`` scales
     ColBERT's MaxSim scores. ``instruction`` and ``prompt_template`` set the LLM ranker's prompt (saved
     with it).
@@ -141,7 +141,10 @@ class RerankerTrainingConfig(_CommonConfig):
 #: LoRA needs a much larger step: SmolLM2-135M with LoRA r 16 on python-faq pairs reached nDCG@10 0.07 at
 #: 2e-4, 0.20 at 1e-3 and 0.80 at 2e-3 after the same 54 steps (``examples/finetune/train_llm_embedder.py``).
 DEFAULT_EMBEDDER_LR = {"full": 1e-4, "lora": 2e-3}
-DEFAULT_RERANKER_LR = {"cross-encoder": 2e-5, "colbert": 1e-5, "llm": 1e-4, "llm-full": 1e-5}
+#: Reranker learning rates when ``lr`` is None. LLM rankers with LoRA take a large step, as LoRA embedders do:
+#: SmolLM2-135M (listwise on mined negatives, 70 steps) reached nDCG@10 0.68 at 2e-4 and 0.81 at 1e-3.
+#: Both LoRA defaults were measured on a 135M model; 7B models are usually trained with LoRA at about 1e-4.
+DEFAULT_RERANKER_LR = {"cross-encoder": 2e-5, "colbert": 1e-5, "llm": 1e-3, "llm-full": 1e-5}
 
 ConfigT = TypeVar("ConfigT", EmbedderTrainingConfig, RerankerTrainingConfig)
 

@@ -302,7 +302,7 @@ def test_llm_ranker_keeps_its_prompt_and_trains_lora(tiny_chat_decoder_dir: Path
     reloaded = AutoModelForRanking.from_pretrained(tmp_path / "llm")
     assert "Is the document about the query?" in reloaded.prompt_template
     assert reloaded.prompt_template == result.model.prompt_template
-    assert json.loads((tmp_path / "llm" / "training_config.json").read_text())["learning_rate"] == 1e-4
+    assert json.loads((tmp_path / "llm" / "training_config.json").read_text())["learning_rate"] == 1e-3
 
 
 def test_colbert_new_projection_is_saved_and_reused(tiny_encoder_dir: Path, tmp_path: Path) -> None:

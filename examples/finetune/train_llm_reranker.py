@@ -7,8 +7,9 @@ merged, saved and reloaded from ``--output``. The negatives are mined first with
 (``--hard-negatives 1-20``: its top 20 training answers other than the right one, the on-topic passages the
 reranker must push down at test time); ``--hard-negatives none`` trains on ``--train`` as it is (for
 example ``scored.train.jsonl``, BCE on its labels). Capped (``--max-steps 70`` = about two epochs, batch 4,
-lr 1e-3, ``--max-length 160``, top 5) to stay within minutes on CPU; LoRA on a model this small needs a
-large step (at 2e-4 the loss stays at chance, ln 4).
+lr 1e-3, the framework's LoRA default, ``--max-length 160``, top 5) to stay within minutes on CPU. LoRA on
+a model this small needs the large step and the second epoch: the loss stays near chance (ln 4) through
+the first epoch, and 70 steps at lr 2e-4 gave nDCG@10 0.68 where 1e-3 gives 0.81.
 
     .venv/bin/python examples/finetune/train_llm_reranker.py --json out/llm_reranker.json
 """
@@ -30,7 +31,7 @@ def main() -> None:
         epochs=2.0,
         embedder=True,
     )
-    parser.set_defaults(max_length=160, max_steps=70, batch_size=4, candidates=5, lr=1e-3)
+    parser.set_defaults(max_length=160, max_steps=70, batch_size=4, candidates=5)
     parser.add_argument("--group-size", type=int, default=4, help="1 positive + group-size - 1 negatives")
     _common.add_mining_options(parser, rank_range="1-20", per_query=7)
     args = parser.parse_args()
