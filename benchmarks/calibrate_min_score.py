@@ -14,7 +14,7 @@ with ``--all``, ``minilm colbert`` too; or any ``--reranker NAME --kind KIND``.
 * unanswerable: the 30 off-topic questions of :data:`OFF_TOPIC` below (cooking, geography, sports, everyday
   life, other programming languages' specifics), which the Python FAQ does not answer;
 * checks, not used for the choice: ``--held-out`` (default 40) answerable questions drawn with a fixed seed from
-  ``qa.train.jsonl``; and a second corpus, the project's sample documents (``examples/data``), with the 12
+  ``qa.train.jsonl``; and a second corpus, the project's sample documents (``rag_app/sample_data``), with the 12
   answerable questions of :data:`SAMPLE_QUESTIONS` (worded as a user would, not as the documents' headings) and
   the same off-topic questions.
 
@@ -103,7 +103,7 @@ SAMPLE_QUESTIONS: list[str] = [
     "How long is my data kept in the cloud?",
     "What comes in the box?",
 ]
-"""Questions that ``examples/data`` (the project's sample documents) answers, worded as a user would."""
+"""Questions that ``rag_app/sample_data`` (the project's sample documents) answers, worded as a user would."""
 
 BUNDLED = [("minilm", "dense"), ("minilm", "colbert")]
 """The scorers ``--all`` calibrates. The SmolLM2 yes/no reranker is not among them: it ranks far worse than no
@@ -236,20 +236,20 @@ def _scorer_settings(model: str, kind: str) -> dict[str, Any]:
 
 
 def _top_scores(base: Any, model: str, kind: str, groups: dict[str, list[str]]) -> dict[str, list[float]]:
-    """The best passage's score for every question of every group, over the collection of ``base`` settings."""
-    from rag_app.retrieval import build_retrieval
+    """The best passage's score for every question of every group, over the collection of ``base`` settings:
+    the pipeline's passages (retrieve, rerank) before any ``min_score``."""
+    from rag_app.pipeline import build_pipeline
 
     scorer = {"embedder": model, "reranker": ""} if kind == "dense" else {"reranker": model, "reranker_kind": kind}
-    stack = build_retrieval(base.model_copy(update={"retrieval": base.retrieval.model_copy(update=scorer)}))
+    settings = base.model_copy(update={"retrieval": base.retrieval.model_copy(update=scorer)})
     tops: dict[str, list[float]] = {}
-    for name, questions in groups.items():
-        tops[name] = []
-        for question in progress(questions, f"{model} {kind}: {name}"):
-            docs = stack.retriever.invoke(question)
-            if stack.reranker is not None:
-                docs = list(stack.reranker.compress_documents(docs, question))
-            tops[name].append(float(docs[0].metadata["relevance_score"]))
-    stack.index.store.close()
+    with build_pipeline(settings, generator=False, require_documents=True) as pipeline:
+        best = pipeline.passages.model_copy(update={"min_score": None, "top_n": 1})
+        for name, questions in groups.items():
+            tops[name] = []
+            for question in progress(questions, f"{model} {kind}: {name}"):
+                docs = best.invoke(question)
+                tops[name].append(float(docs[0].metadata["relevance_score"]))
     return tops
 
 

@@ -36,7 +36,7 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "python-faq"
-SAMPLE_DOCS = ROOT / "examples" / "data"
+SAMPLE_DOCS = ROOT / "rag_app" / "sample_data"
 COLLECTION = "python-faq"
 T = TypeVar("T")
 
@@ -148,23 +148,26 @@ def ingested_corpus(data: Path, console: Any = None, **retrieval: Any) -> Iterat
 
 @contextmanager
 def ingested_folder(folder: Path, glob: str = "*", console: Any = None, **retrieval: Any) -> Iterator[Any]:
-    """Ingest the files of ``folder`` matching ``glob`` as :func:`ingested_corpus` does."""
+    """Ingest the files of ``folder`` matching ``glob`` as :func:`ingested_corpus` does.
+
+    The ingest runs through :meth:`rag_app.pipeline.Pipeline.ingest` (what ``rag-app ingest`` runs), on a
+    pipeline without generator or reranker: only the embedder matters for ingesting.
+    """
     from rag_app.config import load_settings
-    from rag_app.indexes import open_index
+    from rag_app.pipeline import build_pipeline
 
     with tempfile.TemporaryDirectory(prefix="rag-app-bench-") as db:
         settings = load_settings(index={"db": Path(db), "collection": COLLECTION}, retrieval=retrieval)
-        index, ingest = settings.index, settings.ingest
-        handle = open_index(index.db, index.collection, settings.retrieval.embedder, contextual=ingest.contextual)
-        report = handle.ingestor(chunk_size=ingest.chunk_size, chunk_overlap=ingest.chunk_overlap).ingest(
-            [folder], glob=glob
-        )
+        ingest = settings.ingest
+        writing = settings.model_copy(update={"retrieval": settings.retrieval.model_copy(
+            update={"reranker": None, "mode": "dense"})})
+        with build_pipeline(writing, generator=False) as pipeline:
+            report = pipeline.ingest([folder], glob=glob)
         if report.files_failed:
             sys.exit(f"ingest failed: {[(f.source, f.error) for f in report.files_failed]}")
         if console is not None:
             console.print(f"ingested {report.files_ingested} files of {folder} ({glob}), {report.chunks_total} chunks "
                           f"(chunk_size {ingest.chunk_size}, overlap {ingest.chunk_overlap}, contextual {ingest.contextual})")
-        handle.store.close()
         yield settings
 
 

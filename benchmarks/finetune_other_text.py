@@ -1,7 +1,7 @@
 """Does fine-tuning on python-faq hurt retrieval on other text? Base vs fine-tuned embedder on the sample docs.
 
 Fine-tuning an embedder on one domain can make it worse elsewhere. This script checks a fine-tuned model on text
-it never saw, from another domain: the project's sample documents (``examples/data``, a weather station's
+it never saw, from another domain: the project's sample documents (``rag_app/sample_data``, a weather station's
 manual, warranty and accessories page). Each section (a Markdown heading's text, an HTML ``<h2>``'s paragraph,
 a block of the text file) is one passage; 12 questions worded as a user would ask them each have the one
 passage holding a fact as relevant. Both models rank all passages by cosine (``rag-app eval --beir`` on the
@@ -26,7 +26,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SAMPLES = ROOT / "examples" / "data"
+SAMPLES = ROOT / "rag_app" / "sample_data"
 QUESTIONS: dict[str, str] = {  # question -> a phrase only its relevant passage holds
     "How do I reset the station to factory settings?": "restore factory settings",
     "Which batteries does the outdoor sensor need?": "two AA lithium batteries",
@@ -89,7 +89,7 @@ def main() -> None:
         data = load_beir(tmp)
         reports = compare(data, [System(model=args.base, label="base"), System(model=args.finetuned, label="fine-tuned")],
                           k=10)
-    print(f"{len(QUESTIONS)} questions over {count} passages of examples/data\n")
+    print(f"{len(QUESTIONS)} questions over {count} passages of rag_app/sample_data\n")
     print(comparison_markdown(reports))
     if args.json:
         args.json.write_text(json.dumps([r.to_json() for r in reports], indent=2))

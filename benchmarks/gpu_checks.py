@@ -44,7 +44,7 @@ minilm = resolve_model(args.model).path
 ROOT = Path(__file__).resolve().parents[1]
 
 texts = []
-for f in sorted((ROOT / "examples" / "data").glob("*")):
+for f in sorted((ROOT / "rag_app" / "sample_data").glob("*")):
     for para in f.read_text(errors="ignore").split("\n\n"):
         para = " ".join(para.split())
         if len(para) > 40:

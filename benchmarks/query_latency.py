@@ -1,22 +1,22 @@
 """Query latency of our chain against the chain a LangChain user builds from the docs, on the same models.
 
 Both run over the python-faq HTML pages (the 2 PDFs duplicate two of them), with the bundled MiniLM embedder
-and the bundled SmolLM2-135M GGUF through llama.cpp (``rag_app.generators.build_generator``; one model
+and the bundled SmolLM2-135M GGUF through llama.cpp (built by ``rag_app.pipeline.build_pipeline``; one model
 instance, shared, so both chains generate with identical settings):
 
-* ours: ``rag-app ingest`` defaults into Chroma, ``rag_app.retrieval.build_retrieval`` (hybrid BM25 + dense,
-  k = 20, the default reranker, ``min_score_for``) and ``rag_app.chain.build_chain`` (top_n passages within
-  the token budget ``rag-app ask`` uses);
+* ours: ``rag-app ingest`` defaults into Chroma and the chain of ``rag_app.pipeline.build_pipeline`` (the
+  default retrieval: k = 20 candidates, the default reranker if any, top_n passages, ``min_score``; within the
+  token budget ``rag-app ask`` uses), with a timing wrapper around its reranker;
 * LangChain docs: ``BSHTMLLoader`` → ``RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)`` →
   ``HuggingFaceEmbeddings`` (the same MiniLM folder) → ``Chroma.from_documents(...).as_retriever()`` (k = 4)
   → ``create_stuff_documents_chain`` with the tutorial's prompt inside ``create_retrieval_chain``
   (``langchain_classic``, which ``langchain-community`` installs; an LCEL equivalent built from
   ``langchain_core`` if it is missing).
 
-Per question, streamed: retrieve (retriever callbacks), rerank (ours only; a timing wrapper around the
-reranker), time to first token (from the call to the first non-empty answer piece) and generation speed
-(answer tokens, counted with the GGUF's tokenizer, after the first one, divided by the time from first to last
-piece). The chains alternate which goes first, question by question, after one warm-up question each; p50
+Per question, streamed: retrieve (retriever callbacks; for ours the candidate retriever's, not the
+retrieve-rerank-keep step that wraps it), rerank (ours only; a timing wrapper around the reranker), time to
+first token (from the call to the first non-empty answer piece) and generation speed (answer tokens, counted
+with the GGUF's tokenizer, after the first one, divided by the time from first to last piece). The chains alternate which goes first, question by question, after one warm-up question each; p50
 and p95 over the questions. Questions our chain answers with "the documents do not say" (``min_score``)
 generate nothing: they are counted, and left out of the generation columns.
 
@@ -62,13 +62,21 @@ def _timing_tools() -> tuple[type, type]:
 
         def __init__(self) -> None:
             self.started: dict[uuid.UUID, float] = {}
+            self.outer: set[uuid.UUID] = set()
             self.seconds: list[float] = []
 
-        def on_retriever_start(self, serialized: Any, query: str, *, run_id: uuid.UUID, **kwargs: Any) -> None:
+        def on_retriever_start(self, serialized: Any, query: str, *, run_id: uuid.UUID,
+                               parent_run_id: uuid.UUID | None = None, **kwargs: Any) -> None:
             self.started[run_id] = time.perf_counter()
+            if parent_run_id in self.started:  # ours: the PassageRetriever calling its candidate retriever
+                self.outer.add(parent_run_id)
 
         def on_retriever_end(self, documents: Sequence[Document], *, run_id: uuid.UUID, **kwargs: Any) -> None:
-            self.seconds.append(time.perf_counter() - self.started.pop(run_id))
+            seconds = time.perf_counter() - self.started.pop(run_id)
+            if run_id in self.outer:  # retrieve + rerank + cut: not the retrieval time
+                self.outer.discard(run_id)
+            else:
+                self.seconds.append(seconds)
 
     class TimedCompressor(BaseDocumentCompressor):
         """Wraps a reranker and records how long each call takes."""
@@ -140,30 +148,26 @@ def main() -> None:
 
     from rag_app.chain import NO_ANSWER, build_chain
     from rag_app.config import GeneratorSettings
-    from rag_app.generators import DEFAULT_CONTEXT_WINDOW, build_generator
-    from rag_app.retrieval import build_retrieval, min_score_for
+    from rag_app.pipeline import build_pipeline
 
     console = make_console()
     RetrieverTimer, TimedCompressor = _timing_tools()
-    llm = build_generator(GeneratorSettings(max_new_tokens=args.max_new_tokens))
-    client = llm.client
+    generator = GeneratorSettings(max_new_tokens=args.max_new_tokens)
 
-    def count_tokens(text: str) -> int:
-        return len(client.tokenize(text.encode("utf-8"), add_bos=False))
-
-    with ingested_corpus(data, console) as settings, tempfile.TemporaryDirectory(prefix="rag-app-lc-") as lc_db:
-        stack = build_retrieval(settings)
-        reranker = TimedCompressor(inner=stack.reranker) if stack.reranker is not None else None
-        budget = DEFAULT_CONTEXT_WINDOW - args.max_new_tokens - 512  # as `rag-app ask`: room for instructions
-        ours = build_chain(stack.retriever, llm, reranker=reranker, top_n=settings.retrieval.top_n,
-                           min_score=min_score_for(settings), context_tokens=budget, count_tokens=count_tokens)
+    with (ingested_corpus(data, console) as settings, tempfile.TemporaryDirectory(prefix="rag-app-lc-") as lc_db,
+          build_pipeline(settings.model_copy(update={"generator": generator}), require_documents=True) as pipeline):
+        llm, count_tokens = pipeline.llm, pipeline.count_tokens  # the GGUF's tokenizer, without BOS
+        reranker = TimedCompressor(inner=pipeline.reranker) if pipeline.reranker is not None else None
+        passages = pipeline.passages.model_copy(update={"reranker": reranker})
+        ours = build_chain(passages, llm, context_tokens=pipeline.budget.passage_tokens, count_tokens=count_tokens)
         store, lc_chunks = langchain_docs_index(data, Path(lc_db))
         baseline = _baseline_chain(store.as_retriever(), llm)
         r = settings.retrieval
         console.print(f"ours: {r.mode} retrieval, k {r.k}, reranker "
                       f"{f'{r.reranker} ({r.reranker_kind})' if r.reranker else 'none'}, top_n {r.top_n}, min_score "
-                      f"{min_score_for(settings)}; LangChain docs index: {len(lc_chunks)} chunks, k 4; answers capped "
-                      f"at {args.max_new_tokens} tokens; {machine_note()}")
+                      f"{pipeline.min_score}, passage budget {pipeline.budget.passage_tokens} tokens; LangChain docs "
+                      f"index: {len(lc_chunks)} chunks, k 4; answers capped at {args.max_new_tokens} tokens; "
+                      f"{machine_note()}")
         chains = {
             "ours": (ours, lambda q: {"question": q}, RetrieverTimer()),
             "LangChain docs": (baseline, lambda q: {"input": q}, RetrieverTimer()),
@@ -178,7 +182,6 @@ def main() -> None:
             for name in order:
                 chain, make_input, timer = chains[name]
                 runs[name].append(_run(chain, make_input(question["question"]), timer, count_tokens))
-        stack.index.store.close()
         del store
 
     results = {}

@@ -1,10 +1,10 @@
 """Which reranker should be the default? Quality and time to rerank 20 passages, on python-faq.
 
 The corpus's 8 HTML pages are ingested with ``rag-app ingest``'s defaults into a temporary Chroma folder
-(the 2 PDFs duplicate two of them and are left out). For each of the 39 test questions, the retriever of
-``rag_app.retrieval.build_retrieval`` returns ``k`` = 20 candidates, from hybrid retrieval (BM25 + dense,
-RRF) and from dense retrieval alone. Every reranker reorders the *same* 20 hybrid candidates (ColBERT the
-dense ones too). Candidates:
+(the 2 PDFs duplicate two of them and are left out). For each of the 39 test questions, the candidate
+retriever of ``rag_app.retrieval.build_candidates`` (the pipeline's ``passages.candidates``) returns ``k`` = 20
+candidates, from hybrid retrieval (BM25 + dense, RRF) and from dense retrieval alone. Every reranker reorders
+the *same* 20 hybrid candidates (ColBERT the dense ones too). Candidates:
 
 * none (hybrid alone), none (dense alone): the retriever's own order;
 * ColBERT MaxSim over MiniLM's token vectors (``LangchainReranker("minilm", colbert=True)``);
@@ -91,21 +91,19 @@ def main() -> None:
     data = data_dir(args.data)
     questions = load_questions(data)
 
-    from rag_app.retrieval import build_retrieval
+    from rag_app.pipeline import build_pipeline
+    from rag_app.retrieval import build_candidates
     from retrievers.langchain import LangchainReranker
 
     console = make_console()
     rows = _candidates(args.finetuned, args.skip_llm)
     console.print(machine_note())
-    with ingested_corpus(data, console, reranker="", k=args.k) as settings:
-        hybrid, dense = (build_retrieval(settings.model_copy(
-            update={"retrieval": settings.retrieval.model_copy(update={"mode": mode})})) for mode in ("hybrid", "dense"))
-        lists = {
-            "hybrid": [hybrid.retriever.invoke(q["question"]) for q in progress(questions, "hybrid retrieval")],
-            "dense": [dense.retriever.invoke(q["question"]) for q in progress(questions, "dense retrieval")],
-        }
-        hybrid.index.store.close()
-        dense.index.store.close()
+    with (ingested_corpus(data, console, reranker="", k=args.k) as settings,
+          build_pipeline(settings, generator=False, require_documents=True) as pipeline):
+        lists = {}
+        for mode in ("hybrid", "dense"):
+            retriever = build_candidates(settings.retrieval.model_copy(update={"mode": mode}), pipeline.reader)
+            lists[mode] = [retriever.invoke(q["question"]) for q in progress(questions, f"{mode} retrieval")]
     loaded: dict[tuple[str, str | None], tuple[Any, float]] = {}
     for row in rows:
         if row.reranker is not None:

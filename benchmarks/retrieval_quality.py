@@ -1,9 +1,11 @@
 """Retrieval quality: what ``rag-app retrieve`` returns against the LangChain-docs pipeline, on python-faq.
 
 * ours: the HTML pages ingested with ``rag-app ingest``'s defaults (200-token chunks, contextual embedding) and
-  searched as ``rag-app retrieve --k 10`` does (``RetrievalStack.search`` with the default settings: k = 20
-  candidates, the default reranker if any, the 10 best); a second row drops the passages below ``min_score``,
-  as the chain does, to show what the threshold costs on answerable questions.
+  searched with the default settings (k = 20 candidates, the default reranker if any) keeping the 10 best:
+  the pipeline's passages (``rag_app.pipeline.Pipeline.passages``) without ``min_score``, as ``rag-app retrieve
+  --top-n 10`` shows them with ``retrieval.min_score = -inf``; a second row drops the passages below
+  ``min_score``, as ``rag-app retrieve`` and the chain do, to show what the threshold costs on answerable
+  questions.
 * LangChain docs: ``BSHTMLLoader`` → ``RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)`` →
   ``HuggingFaceEmbeddings`` (the same MiniLM) → ``Chroma`` → ``as_retriever(search_kwargs={"k": 10})``.
 
@@ -45,7 +47,7 @@ def main() -> None:
     data = data_dir(args.data)
     questions = load_questions(data)
 
-    from rag_app.retrieval import build_retrieval
+    from rag_app.pipeline import build_pipeline
 
     console = make_console()
 
@@ -54,12 +56,12 @@ def main() -> None:
                                    for p in passages)
 
     ranks: dict[str, list[int | None]] = {}
-    with ingested_corpus(data, console, top_n=10, k=20) as settings:  # `rag-app retrieve --k 10`
-        stack = build_retrieval(settings)
-        threshold = stack.min_score
-        reranked = [stack.search(q["question"]) for q in progress(questions, "rag-app retrieve")]
-        kept = [stack.search(q["question"], apply_min_score=True) for q in progress(questions, "with min_score")]
-        stack.index.store.close()
+    with (ingested_corpus(data, console, top_n=10, k=20) as settings,  # `rag-app retrieve --top-n 10`
+          build_pipeline(settings, generator=False, require_documents=True) as pipeline):
+        threshold = pipeline.min_score
+        unfiltered = pipeline.passages.model_copy(update={"min_score": None})
+        reranked = [unfiltered.invoke(q["question"]) for q in progress(questions, "rag-app retrieve")]
+        kept = [pipeline.retrieve(q["question"]) for q in progress(questions, "with min_score")]
     retrieval = settings.retrieval
     name = f"{retrieval.mode}, " + (f"{retrieval.reranker} {retrieval.reranker_kind} reranker" if retrieval.reranker
                                     else "no reranker")

@@ -1,7 +1,7 @@
 """Load on a real ``rag-app serve``: 20 concurrent clients over loopback, none lost, latency percentiles.
 
 The server runs as its own process on a free 127.0.0.1 port with the bundled models (MiniLM embedder and
-ColBERT-MiniLM reranker, SmolLM2-135M through llama.cpp) over the sample documents of ``examples/data``, which
+ColBERT-MiniLM reranker, SmolLM2-135M through llama.cpp) over the sample documents of ``rag_app/sample_data``, which
 this script uploads through ``POST /api/ingest``. Then:
 
 1. baseline: ``--baseline`` questions one after another (no concurrency): the latency of one request alone;
@@ -39,7 +39,7 @@ from rich.table import Table
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT / "examples" / "data"
+SAMPLES = ROOT / "rag_app" / "sample_data"
 QUESTIONS = [
     "Which batteries does the outdoor sensor need?",
     "How far from the display can the outdoor sensor be?",
@@ -164,7 +164,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--baseline", type=int, default=4, help="sequential requests for the one-at-a-time latency")
     parser.add_argument("--max-new-tokens", type=int, default=128, help="generator.max_new_tokens of the server")
-    parser.add_argument("--data", type=Path, default=SAMPLES, help="documents to upload (default: examples/data)")
+    parser.add_argument("--data", type=Path, default=SAMPLES, help="documents to upload (default: rag_app/sample_data)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
 

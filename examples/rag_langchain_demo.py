@@ -13,31 +13,29 @@ import sys
 import tempfile
 from pathlib import Path
 
-from langchain_core.documents import Document
-
 from rag_app.chain import build_chain
+from rag_app.config import load_settings
 from rag_app.generators import llama_cpp_generator
-from rag_app.indexes import open_index
+from rag_app.pipeline import build_pipeline
 from retrievers.langchain import HybridRetriever, LangchainReranker
 
 
 def main(folder: Path, question: str) -> None:
     with tempfile.TemporaryDirectory() as db:
         # 1. Ingest: load, chunk by MiniLM tokens, embed with title and headings, index into Chroma.
-        index = open_index(Path(db), "demo", "minilm")
-        report = index.ingestor().ingest([folder])
+        settings = load_settings(index={"db": Path(db), "collection": "demo"})
+        pipeline = build_pipeline(settings, generator=False)
+        report = pipeline.ingest([folder])
         print(f"ingested {report.files_ingested} files into {report.chunks_total} chunks")
         for failure in report.files_failed:
             print(f"  failed {failure.source}: {failure.error}")
 
-        # 2. Retrieve (BM25 + dense, fused) and rerank.
-        stored = index.store.vector_store.get(include=["documents", "metadatas"])
-        chunks = [Document(page_content=t, metadata=m, id=i)
-                  for i, t, m in zip(stored["ids"], stored["documents"], stored["metadatas"], strict=True)]
-        retriever = HybridRetriever(vectorstore=index.store.vector_store, documents=chunks, k=12)
-        reranker = LangchainReranker(model_name_or_path="minilm", colbert=True, top_n=3)
+        # 2. LangChain components over the index: retrieve (BM25 + dense, fused) and rerank.
+        store = pipeline.reader.vector_store  # a langchain_chroma.Chroma
+        retriever = HybridRetriever(vectorstore=store, documents=pipeline.reader.chunks(), k=12)
+        reranker = LangchainReranker(model_name_or_path="minilm", colbert=True, top_n=None)
 
-        # 3. The chain: retrieve → rerank → numbered passages → answer citing [n].
+        # 3. The chain: retrieve → rerank → keep 3 → numbered passages → answer citing [n].
         chain = build_chain(retriever, llama_cpp_generator("smollm2"), reranker=reranker, top_n=3)
         print(f"\nQ: {question}\nA: ", end="", flush=True)
         sources = []
@@ -50,6 +48,7 @@ def main(folder: Path, question: str) -> None:
             where = f", page {source['page']}" if source["page"] else ""
             preview = " ".join(source["text"].split())[:100]
             print(f"  [{source['id']}] {source['source']}{where} (score {source['score']:.3f}): {preview}")
+        pipeline.close()
 
 
 if __name__ == "__main__":

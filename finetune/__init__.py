@@ -10,8 +10,6 @@ does not pay for importing the ``Trainer``.
 
 from __future__ import annotations
 
-from typing import Any
-
 from finetune.data import (
     DataError,
     PairExample,
@@ -21,8 +19,7 @@ from finetune.data import (
     load_examples,
     write_jsonl,
 )
-
-_TRAINING = ("EmbedderTrainingConfig", "RerankerTrainingConfig", "TrainResult", "train_embedder", "train_reranker")
+from retrievers.lazy import lazy_exports
 
 __all__ = [
     "DataError",
@@ -40,9 +37,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _TRAINING:
-        from finetune import training
-
-        return getattr(training, name)
-    raise AttributeError(f"module 'finetune' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "finetune.training": ("EmbedderTrainingConfig", "RerankerTrainingConfig", "TrainResult", "train_embedder",
+                          "train_reranker"),
+})

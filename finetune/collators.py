@@ -19,9 +19,9 @@ from typing import Any
 
 import torch
 
-from finetune.data import Example, PairExample, ScoredExample, TripletExample
+from finetune.data import DATA_KINDS, Example, PairExample, ScoredExample, TripletExample
 
-__all__ = ["ColbertCollator", "EmbedderCollator", "PairScoringCollator", "text_keys"]
+__all__ = ["ColbertCollator", "EmbedderCollator", "PairScoringCollator", "TwoTowerCollator", "text_keys"]
 
 
 def text_keys(texts: Sequence[str]) -> torch.Tensor:
@@ -44,8 +44,8 @@ def _sample(rng: random.Random, items: Sequence[str], k: int) -> list[str]:
 
 class _GroupingCollator:
     def __init__(self, kind: str, group_size: int, seed: int) -> None:
-        if kind not in ("pairs", "triplets", "scored"):
-            raise ValueError(f"kind must be pairs, triplets or scored; got {kind!r}.")
+        if kind not in DATA_KINDS:
+            raise ValueError(f"kind must be {', '.join(DATA_KINDS[:-1])} or {DATA_KINDS[-1]}; got {kind!r}.")
         if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 2:
             raise ValueError(f"group_size must be an integer >= 2 (one positive and at least one negative); got {group_size!r}.")
         self.kind = kind
@@ -65,11 +65,13 @@ class _GroupingCollator:
                 raise TypeError(f"This collator takes {self.kind} ({expected.__name__}); got {type(example).__name__}.")
 
 
-class _TwoTowerCollator(_GroupingCollator):
-    """Queries and documents tokenised separately (embedders, ColBERT)."""
+class TwoTowerCollator(_GroupingCollator):
+    """Queries and documents tokenised separately, by ``model.tokenize(texts, is_query=...)``: the embedder's
+    or ColBERT's own (their instructions and query and document lengths)."""
 
-    def _tokenize(self, texts: list[str], is_query: bool) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+    def __init__(self, model: Any, kind: str, group_size: int = 4, seed: int = 0) -> None:
+        super().__init__(kind, group_size, seed)
+        self.model = model
 
     def __call__(self, examples: Sequence[Example]) -> dict[str, torch.Tensor]:
         self._check(examples)
@@ -81,35 +83,21 @@ class _TwoTowerCollator(_GroupingCollator):
             docs = [d for e in examples for d in self._documents(e, getattr(e, "negatives", None))]  # type: ignore[arg-type]
             batch["doc_keys"] = text_keys(docs)  # (B*G,)
         for prefix, texts, is_query in (("query", [e.query for e in examples], True), ("doc", docs, False)):
-            for key, value in self._tokenize(texts, is_query).items():
+            for key, value in self.model.tokenize(texts, is_query=is_query).items():
                 batch[f"{prefix}_{key}"] = value  # (B, T) / (B*G, T)
         return batch
 
 
-class EmbedderCollator(_TwoTowerCollator):
+class EmbedderCollator(TwoTowerCollator):
     """Examples -> ``query_*``/``doc_*`` features (plus ``doc_keys`` or ``labels``) for an embedder.
 
     Pairs give one positive per query (documents of other queries are the negatives); triplets give
     ``group_size`` documents per query, positive first; scored pairs give one document and a label each.
     """
 
-    def __init__(self, embedder: Any, kind: str, group_size: int = 4, seed: int = 0) -> None:
-        super().__init__(kind, group_size, seed)
-        self.embedder = embedder
 
-    def _tokenize(self, texts: list[str], is_query: bool) -> dict[str, torch.Tensor]:
-        return dict(self.embedder.tokenize(texts, is_query=is_query))
-
-
-class ColbertCollator(_TwoTowerCollator):
+class ColbertCollator(TwoTowerCollator):
     """As :class:`EmbedderCollator`, tokenised by ``ColBERT.tokenize`` (query and document lengths of ColBERT)."""
-
-    def __init__(self, ranker: Any, kind: str, group_size: int = 4, seed: int = 0) -> None:
-        super().__init__(kind, group_size, seed)
-        self.ranker = ranker
-
-    def _tokenize(self, texts: list[str], is_query: bool) -> dict[str, torch.Tensor]:
-        return dict(self.ranker.tokenize(texts, is_query=is_query))
 
 
 class PairScoringCollator(_GroupingCollator):

@@ -13,12 +13,9 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 __all__ = ["EmbedderTrainingConfig", "RerankerTrainingConfig", "apply_overrides", "config_to_dict"]
-
-RankerKind = Literal["cross-encoder", "colbert", "llm"]
-RANKER_KINDS: tuple[str, ...] = ("cross-encoder", "colbert", "llm")
 
 
 def _positive(name: str, value: Any, *, integer: bool = False, allow_none: bool = False) -> None:
@@ -56,9 +53,20 @@ class _CommonConfig:
     gather_across_devices: bool = True
     device: str | None = None
     show_progress: bool = True
+    temperature: float = 0.05
+    query_instruction: str | None = None
+    document_instruction: str | None = None
+
+    def __post_init__(self) -> None:
+        self._check_common()
+        self._check()
+
+    def _check(self) -> None:
+        """Checks of the fields of a subclass."""
 
     def _check_common(self) -> None:
         _positive("epochs", self.epochs)
+        _positive("temperature", self.temperature)
         _positive("batch_size", self.batch_size, integer=True)
         _positive("lr", self.lr, allow_none=True)
         _positive("gradient_accumulation_steps", self.gradient_accumulation_steps, integer=True)
@@ -98,17 +106,9 @@ class EmbedderTrainingConfig(_CommonConfig):
 
     epochs: float = 3.0
     batch_size: int = 32
-    lr: float | None = None
-    temperature: float = 0.05
     symmetric_loss: bool = False
     pooling_method: str | None = None
-    query_instruction: str | None = None
-    document_instruction: str | None = None
     normalize_embeddings: bool | None = None
-
-    def __post_init__(self) -> None:
-        self._check_common()
-        _positive("temperature", self.temperature)
 
 
 @dataclass
@@ -124,16 +124,11 @@ class RerankerTrainingConfig(_CommonConfig):
     """
 
     epochs: float = 2.0
-    temperature: float = 0.05
     colbert_dim: int | None = None
-    query_instruction: str | None = None
-    document_instruction: str | None = None
     instruction: str | None = None
     prompt_template: str | None = None
 
-    def __post_init__(self) -> None:
-        self._check_common()
-        _positive("temperature", self.temperature)
+    def _check(self) -> None:
         _positive("colbert_dim", self.colbert_dim, integer=True, allow_none=True)
 
 

@@ -17,7 +17,7 @@ import math
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -184,11 +184,20 @@ def _detect_kind(record: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _text(record: Mapping[str, Any], key: str, location: str, problems: list[DataProblem]) -> str | None:
-    if key not in record:
-        problems.append(DataProblem(location, key, "missing; add it"))
+def text_field(
+    record: Mapping[str, Any], keys: str | Sequence[str], location: str, problems: list[DataProblem],
+    *, id_like: bool = False,
+) -> str | None:
+    """The first of ``keys`` in ``record``, checked to be a non-empty string (with ``id_like``, an integer id
+    is taken too, as a string); else ``None``, with what is wrong added to ``problems``."""
+    keys = (keys,) if isinstance(keys, str) else tuple(keys)
+    key = next((k for k in keys if k in record), None)
+    if key is None:
+        problems.append(DataProblem(location, "/".join(keys), "missing; add it"))
         return None
     value = record[key]
+    if id_like and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
     if not isinstance(value, str):
         problems.append(DataProblem(location, key, f"must be a string, got {type(value).__name__}"))
         return None
@@ -236,9 +245,9 @@ def _label(record: Mapping[str, Any], location: str, problems: list[DataProblem]
 
 def _example(kind: str, record: Mapping[str, Any], location: str, problems: list[DataProblem]) -> Example | None:
     before = len(problems)
-    query = _text(record, "query", location, problems)
+    query = text_field(record, "query", location, problems)
     if kind == "scored":
-        document = _text(record, "document", location, problems)
+        document = text_field(record, "document", location, problems)
         label = _label(record, location, problems)
         return ScoredExample(query, document, label) if len(problems) == before else None  # type: ignore[arg-type]
     positives = _texts(record, "positive", location, problems)

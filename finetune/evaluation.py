@@ -12,7 +12,8 @@ Retrieval is exact: every document is embedded, and queries are scored against a
 similarity (no vector database, so the numbers measure the model alone). An optional reranker rescores each
 query's top ``candidates``. Metrics come from :mod:`finetune.metrics` (trec_eval's conventions).
 :func:`compare` runs several systems on one test set and :func:`write_comparison` writes the Markdown table
-and the bar chart. Loading models is left to ``retrievers``; this module does not train.
+and the bar chart. Loading models is left to ``retrievers`` (a reranker kind loads with the options
+:data:`retrievers.names.RANKER_OPTIONS` gives it); this module does not train.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from finetune.data import DataError, DataProblem, records_from_file
+from finetune.data import DataError, DataProblem, records_from_file, text_field
 from finetune.metrics import DEFAULT_METRICS, evaluate_run, metric_names
+from retrievers.names import RERANKER_KINDS, RerankerKind, RerankerKindName
 
 __all__ = [
     "RERANKER_KINDS",
@@ -46,8 +48,6 @@ __all__ = [
     "write_comparison",
 ]
 
-RerankerKind = Literal["cross-encoder", "colbert", "llm"]
-RERANKER_KINDS: tuple[str, ...] = ("cross-encoder", "colbert", "llm")
 Run = dict[str, dict[str, float]]
 
 
@@ -71,34 +71,18 @@ class EvalData:
             raise ValueError(f"{self.name}: the corpus is empty.")
 
 
-def _jsonl(path: Path, what: str) -> Iterator[tuple[str, Any, str | None]]:
-    """(``file:line``, record, problem) for each non-blank line of a JSONL file (the reader of the training
-    data), with records that are not JSON objects reported as problems."""
+def _jsonl(path: Path, what: str, problems: list[DataProblem]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(``file:line``, record) for each JSON object line of a JSONL file (read as the training data is);
+    a line that is not one is added to ``problems``."""
     if not path.is_file():
         raise FileNotFoundError(f"{what} file {path} does not exist (or is not a file).")
     for location, record, problem in records_from_file(path):
         if problem is None and not isinstance(record, dict):
-            problem, record = f"must be a JSON object, got {type(record).__name__}", None
-        yield location, record, problem
-
-
-def _field(record: Mapping[str, Any], keys: Sequence[str], location: str, problems: list[DataProblem],
-           *, id_like: bool = False) -> str | None:
-    """The first of ``keys`` present in ``record``, checked to be a non-empty string (ids may be numbers)."""
-    key = next((k for k in keys if k in record), None)
-    if key is None:
-        problems.append(DataProblem(location, "/".join(keys), "missing; add it"))
-        return None
-    value = record[key]
-    if id_like and isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if not isinstance(value, str):
-        problems.append(DataProblem(location, key, f"must be a string, got {type(value).__name__}"))
-        return None
-    if not value.strip():
-        problems.append(DataProblem(location, key, "empty; give the text or drop the line"))
-        return None
-    return value
+            problem = f"must be a JSON object, got {type(record).__name__}"
+        if problem is not None:
+            problems.append(DataProblem(location, None, problem))
+        else:
+            yield location, record
 
 
 def _raise(source: Path, problems: list[DataProblem], hint: str) -> None:
@@ -122,15 +106,12 @@ def load_corpus(path: str | Path) -> dict[str, str]:
         path = path / "corpus.jsonl"
     corpus: dict[str, str] = {}
     problems: list[DataProblem] = []
-    for location, record, error in _jsonl(path, "Corpus"):
-        if error is not None:
-            problems.append(DataProblem(location, None, error))
-            continue
+    for location, record in _jsonl(path, "Corpus", problems):
         text_key = ("text",) if "text" in record else ("answer",) if "answer" in record else ("text",)
-        text = _field(record, text_key, location, problems)
+        text = text_field(record, text_key, location, problems)
         doc_id = location.rsplit(":", 1)[1]
         if "_id" in record or "id" in record:
-            doc_id = _field(record, ("_id", "id"), location, problems, id_like=True)
+            doc_id = text_field(record, ("_id", "id"), location, problems, id_like=True)
         title = record.get("title")
         if title is not None and not isinstance(title, str):
             problems.append(DataProblem(location, "title", f"must be a string, got {type(title).__name__}"))
@@ -157,24 +138,18 @@ def load_qa(data: str | Path, corpus: str | Path) -> EvalData:
     data, corpus_path = Path(data).expanduser(), Path(corpus).expanduser()
     documents: dict[str, str] = {}
     problems: list[DataProblem] = []
-    for location, record, error in _jsonl(corpus_path, "Corpus"):
-        if error is not None:
-            problems.append(DataProblem(location, None, error))
-            continue
-        doc_id = _field(record, ("id",), location, problems, id_like=True)
-        answer = _field(record, ("answer",), location, problems)
+    for location, record in _jsonl(corpus_path, "Corpus", problems):
+        doc_id = text_field(record, ("id",), location, problems, id_like=True)
+        answer = text_field(record, ("answer",), location, problems)
         if doc_id is not None and doc_id in documents:
             problems.append(DataProblem(location, "id", f"duplicate id {doc_id!r}; ids must be unique"))
         elif doc_id is not None and answer is not None:
             documents[doc_id] = answer
     _raise(corpus_path, problems, _QA_HINT)
     queries: dict[str, str] = {}
-    for location, record, error in _jsonl(data, "Test data"):
-        if error is not None:
-            problems.append(DataProblem(location, None, error))
-            continue
-        qid = _field(record, ("id",), location, problems, id_like=True)
-        question = _field(record, ("question",), location, problems)
+    for location, record in _jsonl(data, "Test data", problems):
+        qid = text_field(record, ("id",), location, problems, id_like=True)
+        question = text_field(record, ("question",), location, problems)
         if qid is None or question is None:
             continue
         if qid in queries:
@@ -219,12 +194,9 @@ def load_beir(folder: str | Path, split: str = "test") -> EvalData:
     _raise(qrels_path, problems, "Expected a header line, then 'query-id<TAB>corpus-id<TAB>score' lines.")
     queries: dict[str, str] = {}
     queries_path = folder / "queries.jsonl"
-    for location, record, error in _jsonl(queries_path, "Queries"):
-        if error is not None:
-            problems.append(DataProblem(location, None, error))
-            continue
-        qid = _field(record, ("_id", "id"), location, problems, id_like=True)
-        text = _field(record, ("text",), location, problems)
+    for location, record in _jsonl(queries_path, "Queries", problems):
+        qid = text_field(record, ("_id", "id"), location, problems, id_like=True)
+        text = text_field(record, ("text",), location, problems)
         if qid is not None and text is not None and qid in qrels:
             queries[qid] = text
     _raise(queries_path, problems, 'Expected one JSON object per line: {"_id": ..., "text": ...}.')
@@ -301,7 +273,7 @@ class System:
 
     model: Any
     reranker: Any = None
-    reranker_kind: RerankerKind = "cross-encoder"
+    reranker_kind: RerankerKindName | RerankerKind = "cross-encoder"
     label: str | None = None
 
     def name(self) -> str:
@@ -342,13 +314,11 @@ def _load_embedder(model: Any, device: str | None) -> Any:
 
 
 def _load_ranker(ranker: Any, kind: str, device: str | None) -> Any:
-    if kind not in RERANKER_KINDS:
-        raise ValueError(f"reranker kind must be one of {', '.join(RERANKER_KINDS)}; got {kind!r}.")
+    options = RerankerKind.parse(kind, "reranker kind").ranker_options
     if not isinstance(ranker, str | Path):
         return ranker
     from retrievers import AutoModelForRanking
 
-    options = {"cross-encoder": {"colbert": False}, "colbert": {"colbert": True}, "llm": {"causal_lm": True}}[kind]
     return AutoModelForRanking.from_pretrained(ranker, device=device, **options)
 
 
@@ -356,7 +326,7 @@ def evaluate(
     data: EvalData,
     model: Any,
     reranker: Any = None,
-    reranker_kind: RerankerKind = "cross-encoder",
+    reranker_kind: RerankerKindName | RerankerKind = "cross-encoder",
     k: int = 10,
     candidates: int | None = None,
     metrics: Sequence[str] | None = None,

@@ -8,7 +8,8 @@ differentiable ``forward`` is reused: pooling (embedders), token vectors (ColBER
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -23,66 +24,75 @@ from finetune.losses import (
     pointwise_bce,
 )
 
-__all__ = ["ColbertObjective", "EmbedderObjective", "PairScoringObjective"]
+__all__ = ["ColbertObjective", "EmbedderObjective", "PairScoringObjective", "TwoTowerObjective"]
 
 
-class EmbedderObjective(nn.Module):
-    """An ``AutoModelForEmbedding`` with InfoNCE (pairs, triplets) or CoSENT (scored pairs)."""
+class TwoTowerObjective(nn.Module):
+    """A model that encodes queries and documents apart (``model(input_ids, attention_mask)``), with an
+    in-batch loss for pairs and triplets, or CoSENT on the paired scores for scored pairs.
+
+    Subclasses name the attribute the model is kept in (it prefixes the weights' names in training
+    checkpoints), the in-batch loss and the score of a (query, document) pair.
+    """
+
+    model_attribute: ClassVar[str]
+
+    def __init__(
+        self, model: nn.Module, kind: str, in_batch_loss: Callable[[], nn.Module],
+        pair_scores: Callable[[Any, Any], torch.Tensor], temperature: float, gather_across_devices: bool,
+    ) -> None:
+        super().__init__()
+        self.add_module(self.model_attribute, model)
+        self.kind = kind
+        self.pair_scores = pair_scores
+        if kind == "scored":
+            self.loss_fn: nn.Module = CoSENTLoss(scale=1.0 / temperature, gather_across_devices=gather_across_devices)
+        else:
+            self.loss_fn = in_batch_loss()
+
+    def forward(
+        self,
+        query_input_ids: torch.Tensor,
+        query_attention_mask: torch.Tensor,
+        doc_input_ids: torch.Tensor,
+        doc_attention_mask: torch.Tensor,
+        doc_keys: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        model = getattr(self, self.model_attribute)
+        queries = model(query_input_ids, query_attention_mask)  # (B, H) vectors, or TokenVectors (B, Tq, D)
+        documents = model(doc_input_ids, doc_attention_mask)  # (B*G, H), or TokenVectors (B*G, Td, D)
+        if self.kind == "scored":
+            return {"loss": self.loss_fn(self.pair_scores(queries, documents), labels)}
+        return {"loss": self.loss_fn(queries, documents, doc_keys)}
+
+
+class EmbedderObjective(TwoTowerObjective):
+    """An ``AutoModelForEmbedding`` with InfoNCE (pairs, triplets) or CoSENT on cosines (scored pairs)."""
+
+    model_attribute = "embedder"
 
     def __init__(
         self, embedder: nn.Module, kind: str, temperature: float = 0.05, gather_across_devices: bool = True,
         symmetric: bool = False,
     ) -> None:
-        super().__init__()
-        self.embedder = embedder
-        self.kind = kind
-        if kind == "scored":
-            self.loss_fn: nn.Module = CoSENTLoss(scale=1.0 / temperature, gather_across_devices=gather_across_devices)
-        else:
-            self.loss_fn = InBatchNegativesLoss(temperature, gather_across_devices=gather_across_devices, symmetric=symmetric)
-
-    def forward(
-        self,
-        query_input_ids: torch.Tensor,
-        query_attention_mask: torch.Tensor,
-        doc_input_ids: torch.Tensor,
-        doc_attention_mask: torch.Tensor,
-        doc_keys: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
-        queries = self.embedder(query_input_ids, query_attention_mask)  # (B, H)
-        documents = self.embedder(doc_input_ids, doc_attention_mask)  # (B*G, H)
-        if self.kind == "scored":
-            return {"loss": self.loss_fn(cosine_pairs(queries, documents), labels)}
-        return {"loss": self.loss_fn(queries, documents, doc_keys)}
+        super().__init__(
+            embedder, kind, lambda: InBatchNegativesLoss(temperature, gather_across_devices=gather_across_devices,
+                                                         symmetric=symmetric),
+            cosine_pairs, temperature, gather_across_devices,
+        )
 
 
-class ColbertObjective(nn.Module):
+class ColbertObjective(TwoTowerObjective):
     """A ``ColBERT`` ranker with MaxSim InfoNCE (pairs, triplets) or CoSENT on MaxSim (scored pairs)."""
 
-    def __init__(self, ranker: nn.Module, kind: str, temperature: float = 0.05, gather_across_devices: bool = True) -> None:
-        super().__init__()
-        self.ranker = ranker
-        self.kind = kind
-        if kind == "scored":
-            self.loss_fn: nn.Module = CoSENTLoss(scale=1.0 / temperature, gather_across_devices=gather_across_devices)
-        else:
-            self.loss_fn = ColbertInBatchLoss(temperature, gather_across_devices=gather_across_devices)
+    model_attribute = "ranker"
 
-    def forward(
-        self,
-        query_input_ids: torch.Tensor,
-        query_attention_mask: torch.Tensor,
-        doc_input_ids: torch.Tensor,
-        doc_attention_mask: torch.Tensor,
-        doc_keys: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
-        queries = self.ranker(query_input_ids, query_attention_mask)  # TokenVectors (B, Tq, D)
-        documents = self.ranker(doc_input_ids, doc_attention_mask)  # TokenVectors (B*G, Td, D)
-        if self.kind == "scored":
-            return {"loss": self.loss_fn(maxsim_pairs(queries, documents), labels)}
-        return {"loss": self.loss_fn(queries, documents, doc_keys)}
+    def __init__(self, ranker: nn.Module, kind: str, temperature: float = 0.05, gather_across_devices: bool = True) -> None:
+        super().__init__(
+            ranker, kind, lambda: ColbertInBatchLoss(temperature, gather_across_devices=gather_across_devices),
+            maxsim_pairs, temperature, gather_across_devices,
+        )
 
 
 class PairScoringObjective(nn.Module):

@@ -30,7 +30,7 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import nn
@@ -40,7 +40,7 @@ from finetune.collators import ColbertCollator, EmbedderCollator, PairScoringCol
 from finetune.config import (
     DEFAULT_EMBEDDER_LR,
     DEFAULT_RERANKER_LR,
-    RANKER_KINDS,
+    ConfigT,
     EmbedderTrainingConfig,
     RerankerTrainingConfig,
     apply_overrides,
@@ -52,6 +52,7 @@ from finetune.plots import plot_loss_curve
 from retrievers.embedder import AutoModelForEmbedding
 from retrievers.loading import attach_lora
 from retrievers.model_names import resolve_model
+from retrievers.names import RerankerKind, RerankerKindName
 from retrievers.rerankers.colbert import COLBERT_LINEAR, ColBERT
 from retrievers.rerankers.cross_encoder import CrossEncoderRanker
 from retrievers.rerankers.llm_ranker import LLMRanker
@@ -217,6 +218,20 @@ def _check_output_dir(output_dir: str | os.PathLike[str], model: str | os.PathLi
     return out
 
 
+def _prepare(
+    config: ConfigT | None, cls: type[ConfigT], overrides: dict[str, Any], output_dir: str | os.PathLike[str],
+    model: str | os.PathLike[str], data: Any,
+) -> tuple[ConfigT, Path, TrainingData]:
+    """What every run starts with: the settings, checked; the output folder, checked; the data, validated;
+    the seed, set."""
+    cfg = apply_overrides(config, cls, overrides)
+    _check_precision(cfg, _on_cpu(cfg))
+    out = _check_output_dir(output_dir, model)
+    examples = load_examples(data)
+    set_seed(cfg.seed)
+    return cfg, out, examples
+
+
 def _run(
     *,
     task: str,
@@ -293,11 +308,7 @@ def train_embedder(
 
         train_embedder("minilm", "pairs.train.jsonl", "out/minilm-faq", epochs=2)
     """
-    cfg = apply_overrides(config, EmbedderTrainingConfig, overrides)
-    _check_precision(cfg, _on_cpu(cfg))
-    out = _check_output_dir(output_dir, model)
-    examples = load_examples(data)
-    set_seed(cfg.seed)
+    cfg, out, examples = _prepare(config, EmbedderTrainingConfig, overrides, output_dir, model, data)
     embedder = AutoModelForEmbedding.from_pretrained(
         model, pooling_method=cfg.pooling_method, query_instruction=cfg.query_instruction,
         document_instruction=cfg.document_instruction, max_length=cfg.max_length,
@@ -319,15 +330,15 @@ def train_embedder(
 
 
 # ---------------------------------------------------------------------------------------------- rerankers
-def _load_ranker(model: str | os.PathLike[str], kind: str, cfg: RerankerTrainingConfig) -> tuple[Any, bool]:
+def _load_ranker(model: str | os.PathLike[str], kind: RerankerKind, cfg: RerankerTrainingConfig) -> tuple[Any, bool]:
     common = {"max_length": cfg.max_length, "query_instruction": cfg.query_instruction,
               "document_instruction": cfg.document_instruction, "device": "cpu"}
-    if kind == "cross-encoder":
+    if kind == RerankerKind.CROSS_ENCODER:
         with warnings.catch_warnings():
             # A fresh classification head is expected here: it is what we are about to train.
             warnings.filterwarnings("ignore", message=".*has no sequence-classification head.*")
             return CrossEncoderRanker.from_pretrained(model, **common), False
-    if kind == "colbert":
+    if kind == RerankerKind.COLBERT:
         if (resolve_model(model).path / COLBERT_LINEAR).is_file() and (cfg.bf16 or cfg.fp16):
             warnings.warn(
                 f"{model} has a trained {COLBERT_LINEAR} (as bge-m3): its ColBERT fine-tuning is known to need "
@@ -349,7 +360,7 @@ def train_reranker(
     model: str | os.PathLike[str],
     data: Any,
     output_dir: str | os.PathLike[str],
-    kind: Literal["cross-encoder", "colbert", "llm"] = "cross-encoder",
+    kind: RerankerKindName | RerankerKind = "cross-encoder",
     config: RerankerTrainingConfig | None = None,
     **overrides: Any,
 ) -> TrainResult:
@@ -363,34 +374,23 @@ def train_reranker(
     - ``llm``: a causal LM with LoRA (default); the loss reads the "Yes" logit at the last real token, the
       same number the ranker scores with (BCE for scored pairs, listwise CE over groups otherwise).
     """
-    if kind not in RANKER_KINDS:
-        raise ValueError(f"kind must be one of {', '.join(RANKER_KINDS)}; got {kind!r}.")
-    cfg = apply_overrides(config, RerankerTrainingConfig, overrides)
-    _check_precision(cfg, _on_cpu(cfg))
-    out = _check_output_dir(output_dir, model)
-    examples = load_examples(data)
-    set_seed(cfg.seed)
+    kind = RerankerKind.parse(kind, "kind")
+    cfg, out, examples = _prepare(config, RerankerTrainingConfig, overrides, output_dir, model, data)
     ranker, use_lora = _load_ranker(model, kind, cfg)
-    if kind == "colbert":
+    if kind == RerankerKind.COLBERT:
         objective: nn.Module = ColbertObjective(ranker, examples.kind, cfg.temperature, cfg.gather_across_devices)
         collator: Any = ColbertCollator(ranker, examples.kind, group_size=cfg.group_size, seed=cfg.seed)
     else:
         objective = PairScoringObjective(ranker, examples.kind, cfg.group_size)
         pool = [p for e in examples.examples for p in getattr(e, "positives", ())]
         collator = PairScoringCollator(ranker, examples.kind, group_size=cfg.group_size, seed=cfg.seed, negative_pool=pool)
-    default_lr = DEFAULT_RERANKER_LR["llm" if use_lora else "llm-full"] if kind == "llm" else DEFAULT_RERANKER_LR[kind]
+    default_lr = DEFAULT_RERANKER_LR["llm" if use_lora else "llm-full"] if kind == RerankerKind.LLM else DEFAULT_RERANKER_LR[kind]
     lr = float(cfg.lr if cfg.lr is not None else default_lr)
-
-    def save(path: Path) -> None:
-        if kind == "llm":
-            ranker.save_pretrained(path, merge_lora=cfg.merge_lora)
-        else:
-            ranker.save_pretrained(path)
 
     result = _run(
         task=f"reranker ({kind})", objective=objective, collator=collator, data=examples, config=cfg,
-        output_dir=out, lr=lr, model_name=str(model), save=save,
-        extra={"ranker_kind": kind, "lora": use_lora, "model_settings": ranker.settings()},
+        output_dir=out, lr=lr, model_name=str(model), save=lambda path: ranker.save_pretrained(path, merge_lora=cfg.merge_lora),
+        extra={"ranker_kind": kind.value, "lora": use_lora, "model_settings": ranker.settings()},
     )
     result.model = ranker.eval()
     return result

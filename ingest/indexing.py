@@ -1,4 +1,4 @@
-"""Chunks into Chroma, incrementally, losing nothing: the indexing layer of ``ingest``.
+"""The write path: chunks into Chroma, incrementally, losing nothing, one writer at a time.
 
 :func:`open_store` opens an :class:`IndexStore`: a Chroma collection (embedded ``PersistentClient``
 under the ``--db`` folder by default, or a ``chroma run`` server through ``HttpClient``), always in
@@ -26,7 +26,9 @@ cosine space, plus the bookkeeping of :mod:`ingest.journal` in ``<db>/records.sq
   :meth:`IndexStore.remove_source` is finished.
 
 Writers are serialised by a lock file (``<db>/ingest.lock``, POSIX ``flock``; none on Windows), so an
-ingest and an upload through the server can share a db; readers (retrieval) need no lock.
+ingest and an upload through the server can share a db. Readers do not use this module: they open the
+collection with :func:`ingest.reader.open_reader`, which takes no lock, runs no recovery and shows the last
+committed state of every source (the journal row of a write names that state's chunk ids).
 
 With a Chroma server, the record manager and journal still live in the local ``--db`` folder, in a
 namespace that names the server (``chroma/<collection>@<host>:<port>``): the records describe what
@@ -34,7 +36,7 @@ that server holds, so two machines ingesting into one server each keep their own
 not ingest the same sources. If the collection is found empty while the records say otherwise
 (deleted on the server, or the Chroma files removed), the records are dropped with a warning.
 
-Not handled here: loading and chunking files (``ingest.loaders``, ``ingest.chunking``), walking a
+Not handled here: opening Chroma (:mod:`ingest.chroma_store`), reading (:mod:`ingest.reader`), loading and chunking files (``ingest.loaders``, ``ingest.chunking``), walking a
 folder (the pipeline), and changing the embedding model of an existing collection (use another
 collection name, or delete the db: the records cannot tell vectors of two models apart).
 """
@@ -44,22 +46,32 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import re
 import threading
 import warnings
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
-import chromadb
-from chromadb.config import Settings
-from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.indexing import index
 
+from ingest.chroma_store import (
+    DEFAULT_COLLECTION,
+    DEFAULT_DB_DIR,
+    LOCK_FILE,
+    RECORDS_FILE,
+    BatchedChroma,
+    ChromaConnection,
+    EmbedText,
+    IndexNotFoundError,
+    StoreError,
+    connect,
+    count_sources,
+    iter_pages,
+    one_line,
+)
 from ingest.journal import FileState, IngestJournal
 
 try:  # POSIX
@@ -73,23 +85,13 @@ __all__ = [
     "BatchedChroma",
     "FileResult",
     "FileState",
+    "IndexNotFoundError",
     "IndexStore",
     "IndexingError",
     "StoreError",
     "file_fingerprint",
     "open_store",
 ]
-
-DEFAULT_DB_DIR = Path(".rag-app")
-DEFAULT_COLLECTION = "documents"
-RECORDS_FILE = "records.sqlite"
-LOCK_FILE = "ingest.lock"
-DISTANCE = "cosine"
-# When a server does not say its limit (get_max_batch_size() returns -1).
-FALLBACK_MAX_BATCH_SIZE = 1000
-# Chroma's rule for collection names (checked here to give the rule, not a validation trace).
-_COLLECTION_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
-
 
 class IndexingError(Exception):
     """A file whose chunks could not be indexed; the index holds what it held before the attempt.
@@ -101,10 +103,6 @@ class IndexingError(Exception):
         super().__init__(f"{source}: {reason}")
         self.source = source
         self.reason = reason
-
-
-class StoreError(RuntimeError):
-    """The index cannot be opened or used as configured; the message names the db folder or server."""
 
 
 @dataclass(frozen=True)
@@ -149,116 +147,6 @@ def file_fingerprint(path: Path) -> FileState:
     return FileState(size=stat.st_size, mtime_ns=stat.st_mtime_ns, sha256=digest.hexdigest())
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or "(no message)"
-    return f"{type(exc).__name__}: {text}"
-
-
-EmbedText = Callable[[str, dict], str]
-
-
-class _Precomputed(Embeddings):
-    """Hands Chroma vectors computed beforehand, for exactly the texts they were computed for."""
-
-    def __init__(self, texts: list[str], vectors: list[list[float]]) -> None:
-        self._texts, self._vectors = texts, vectors
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        if list(texts) != self._texts:
-            raise RuntimeError("Chroma asked for embeddings of other texts than were prepared.")
-        return self._vectors
-
-    def embed_query(self, text: str) -> list[float]:
-        raise RuntimeError("not used for queries")
-
-
-class BatchedChroma(Chroma):
-    """``langchain_chroma.Chroma`` whose writes never exceed the client's maximum batch size.
-
-    ``add_texts`` (and so ``add_documents``) embeds and upserts in sub-batches of at most
-    :attr:`max_batch_size` texts; ``delete`` deletes ids in batches of the same size. The parent's
-    ``add_texts`` writes with ``collection.upsert``, so adding an id twice never duplicates it.
-
-    Args:
-        max_batch_size: overrides the client's limit (tests; a proxy with a smaller body limit).
-        embed_text: ``(text, metadata) -> str``, the text to embed for a stored chunk (e.g. title and
-            heading path in front, :func:`ingest.contextual.contextual_text`); the stored document stays
-            ``text``. ``None`` embeds the stored text.
-        **kwargs: as for ``Chroma``.
-    """
-
-    def __init__(
-        self, *, max_batch_size: int | None = None, embed_text: EmbedText | None = None, **kwargs: Any
-    ) -> None:
-        if max_batch_size is not None and max_batch_size < 1:
-            raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size}")
-        self._max_batch_size = max_batch_size
-        self._embed_text = embed_text
-        super().__init__(**kwargs)
-
-    @property
-    def client(self) -> chromadb.ClientAPI:
-        return self._client
-
-    @property
-    def collection(self) -> chromadb.Collection:
-        return self._collection
-
-    @property
-    def max_batch_size(self) -> int:
-        """The most records one Chroma call may carry (asked of the client once, then kept)."""
-        if self._max_batch_size is None:
-            limit = int(self._client.get_max_batch_size())
-            self._max_batch_size = limit if limit > 0 else FALLBACK_MAX_BATCH_SIZE
-        return self._max_batch_size
-
-    def add_texts(
-        self,
-        texts: Iterable[str],
-        metadatas: list[dict] | None = None,
-        ids: list[str] | None = None,
-        **kwargs: Any,
-    ) -> list[str]:
-        texts = list(texts)
-        size = self.max_batch_size
-        if metadatas is not None and len(metadatas) < len(texts):
-            metadatas = metadatas + [{}] * (len(texts) - len(metadatas))  # as Chroma.add_texts does
-        written: list[str] = []
-        for start in range(0, len(texts), size):
-            stop = start + size
-            batch_metadatas = metadatas[start:stop] if metadatas is not None else None
-            with self._embedding_texts(texts[start:stop], batch_metadatas):
-                written += super().add_texts(
-                    texts[start:stop],
-                    metadatas=batch_metadatas,
-                    ids=ids[start:stop] if ids is not None else None,
-                    **kwargs,
-                )
-        return written
-
-    @contextlib.contextmanager
-    def _embedding_texts(self, texts: list[str], metadatas: list[dict] | None) -> Iterator[None]:
-        """While Chroma writes ``texts``, let it embed ``embed_text(text, metadata)`` instead."""
-        if self._embed_text is None or self._embedding_function is None:
-            yield
-            return
-        inputs = [self._embed_text(t, (metadatas[i] if metadatas else None) or {}) for i, t in enumerate(texts)]
-        vectors = self._embedding_function.embed_documents(inputs)
-        real = self._embedding_function
-        self._embedding_function = _Precomputed(texts, vectors)
-        try:
-            yield
-        finally:
-            self._embedding_function = real
-
-    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> None:
-        if ids is None:
-            super().delete(ids, **kwargs)
-            return
-        for start in range(0, len(ids), self.max_batch_size):
-            super().delete(ids[start : start + self.max_batch_size], **kwargs)
-
-
 class _WriterLock:
     """One writer at a time on a db folder: a thread lock plus an ``flock`` on ``<db>/ingest.lock``.
 
@@ -300,23 +188,23 @@ class IndexStore:
     LangChain ``VectorStore`` for retrieval. Close it (or use ``with``) to release the client.
     """
 
-    def __init__(
-        self,
-        *,
-        db_dir: Path,
-        collection: str,
-        vector_store: BatchedChroma,
-        journal: IngestJournal,
-        server: str | None,
-        owns_client: bool,
-    ) -> None:
-        self.db_dir = db_dir
-        self.collection = collection
-        self.vector_store = vector_store
+    def __init__(self, connection: ChromaConnection, journal: IngestJournal) -> None:
+        self.connection = connection
+        self.vector_store = connection.vector_store
         self.journal = journal
-        self.server = server
-        self._owns_client = owns_client
-        self._lock = _WriterLock(db_dir / LOCK_FILE)
+        self._lock = _WriterLock(connection.db_dir / LOCK_FILE)
+
+    @property
+    def db_dir(self) -> Path:
+        return self.connection.db_dir
+
+    @property
+    def collection(self) -> str:
+        return self.connection.collection
+
+    @property
+    def server(self) -> str | None:
+        return self.connection.server
 
     # ---- description --------------------------------------------------------------------------------
 
@@ -327,8 +215,7 @@ class IndexStore:
     @property
     def location(self) -> str:
         """Where the chunks live, for messages: the db folder, or the server and the local records."""
-        where = f"Chroma server {self.server}" if self.server else f"Chroma db {self.db_dir}"
-        return f"collection {self.collection!r} in {where}"
+        return self.connection.location
 
     @property
     def max_batch_size(self) -> int:
@@ -347,9 +234,7 @@ class IndexStore:
         """Release the SQLite connection, the lock file and the Chroma client this store opened."""
         self.journal.close()
         self._lock.close()
-        if self._owns_client:
-            with contextlib.suppress(Exception):
-                self.vector_store.client.close()
+        self.connection.close()
 
     # ---- reading ------------------------------------------------------------------------------------
 
@@ -359,12 +244,7 @@ class IndexStore:
 
     def sources(self) -> list[tuple[str, int]]:
         """Every source in the collection with its number of chunks, sorted by source."""
-        counts: Counter[str] = Counter()
-        for _ids, metadatas in self._pages(where=None, metadatas=True):
-            counts.update(
-                str(meta["source"]) for meta in metadatas if meta and meta.get("source") is not None
-            )
-        return sorted(counts.items())
+        return count_sources(self.vector_store)
 
     def file_state(self, source: str) -> FileState | None:
         """The state recorded by :meth:`mark_file` for ``source``, or ``None``."""
@@ -459,10 +339,11 @@ class IndexStore:
                     raise _ChunkStreamError(exc) from exc
 
         with self._lock.hold():
-            self.journal.begin(source, "index")
-            # What a failed attempt must come back to. Old chunks are only deleted after every new one is
-            # written (scoped_full), so rolling back means deleting the keys this attempt added.
+            # What a failed attempt must come back to, and what readers see meanwhile. Old chunks are only
+            # deleted after every new one is written (scoped_full), so rolling back means deleting the keys
+            # this attempt added.
             before = set(self.journal.group_keys(source))
+            self.journal.begin(source, "index", committed=before)
             try:
                 if first is not None:
                     # One index() call per file; cleanup after all batches, so a file spread over several
@@ -505,7 +386,7 @@ class IndexStore:
             try:
                 removed = self._purge(source)
             except Exception as exc:
-                raise StoreError(f"cannot remove {source!r} from {self.location}: {_one_line(exc)}") from exc
+                raise StoreError(f"cannot remove {source!r} from {self.location}: {one_line(exc)}") from exc
             self.journal.forget(source)
         return removed
 
@@ -550,26 +431,8 @@ class IndexStore:
 
     # ---- internals ----------------------------------------------------------------------------------
 
-    def _pages(
-        self, *, where: dict[str, Any] | None, metadatas: bool
-    ) -> Iterator[tuple[list[str], list[Any]]]:
-        """The collection's ids (and metadatas) in pages of at most the max batch size."""
-        offset = 0
-        while True:
-            page = self.vector_store.collection.get(
-                where=where,  # type: ignore[arg-type]
-                include=["metadatas"] if metadatas else [],
-                limit=self.max_batch_size,
-                offset=offset,
-            )
-            ids = list(page["ids"])
-            if not ids:
-                return
-            yield ids, list(page["metadatas"] or [])
-            offset += len(ids)
-
     def _chroma_ids(self, source: str) -> list[str]:
-        return [id_ for ids, _ in self._pages(where={"source": source}, metadatas=False) for id_ in ids]
+        return [id_ for ids, _ in iter_pages(self.vector_store, where={"source": source}, metadatas=False) for id_ in ids]
 
     def _purge(self, source: str) -> int:
         """Delete every chunk of ``source`` from Chroma (not from the records); returns how many."""
@@ -594,7 +457,7 @@ class IndexStore:
         """Undo a failed index of ``source``: delete the chunks it added (keys not in ``keep``), then raise
         :class:`IndexingError` (or ``exc`` itself when ``propagate``: an error of the caller's chunk stream,
         not of the store)."""
-        reason = _one_line(exc)
+        reason = one_line(exc)
         try:
             added = sorted(set(self.journal.group_keys(source)) - keep)
             if added:
@@ -604,7 +467,7 @@ class IndexStore:
         except Exception as repair_exc:
             raise IndexingError(
                 source,
-                f"{reason}; rolling back also failed ({_one_line(repair_exc)}): "
+                f"{reason}; rolling back also failed ({one_line(repair_exc)}): "
                 f"it will be repaired when {self.location} is next opened",
             ) from exc
         if propagate:
@@ -618,10 +481,6 @@ class _ChunkStreamError(Exception):
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
         self.error = error
-
-
-def _client_settings() -> Settings:
-    return Settings(anonymized_telemetry=False)
 
 
 def open_store(
@@ -653,86 +512,23 @@ def open_store(
         ValueError: a bad collection name, or ``port`` without ``host``.
         StoreError: the folder, the server or the collection cannot be used (the message says which).
     """
-    if not _COLLECTION_NAME.match(collection) or ".." in collection:
-        raise ValueError(
-            f"invalid collection name {collection!r}: Chroma needs 3-512 characters from [a-zA-Z0-9._-], "
-            "starting and ending with a letter or digit, without '..'"
-        )
-    if max_batch_size is not None and max_batch_size < 1:
-        raise ValueError(f"max_batch_size must be a positive integer, got {max_batch_size}")
-    if port is not None and host is None:
-        raise ValueError(f"port={port} given without host: pass host to use a Chroma server")
-    db_dir = Path(db_dir)
+    connection = connect(db_dir, collection, embedding, host=host, port=port, create=True,
+                         max_batch_size=max_batch_size, embed_text=embed_text)
+    records = connection.db_dir / RECORDS_FILE
     try:
-        db_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"cannot create the db folder {db_dir}: {_one_line(exc)}") from exc
-
-    server = None
-    try:
-        if host is None:
-            client = chromadb.PersistentClient(path=str(db_dir), settings=_client_settings())
-        else:
-            port = 8000 if port is None else port
-            server = f"http://{host}:{port}"
-            client = chromadb.HttpClient(host=host, port=port, settings=_client_settings())
+        journal = IngestJournal(records, connection.namespace)
     except Exception as exc:
-        if server is None:
-            raise StoreError(f"cannot open the Chroma db in {db_dir}: {_one_line(exc)}") from exc
-        raise StoreError(
-            f"cannot reach the Chroma server at {server} ({_one_line(exc)}); start one with "
-            f"`chroma run --path DIR --host {host} --port {port}` or leave host unset for embedded Chroma"
-        ) from exc
-
-    where = f"Chroma server {server}" if server else f"Chroma db {db_dir}"
+        connection.close()
+        raise StoreError(f"cannot open the ingest records {records}: {one_line(exc)}") from exc
     try:
-        vector_store = BatchedChroma(
-            client=client,
-            collection_name=collection,
-            embedding_function=embedding,
-            collection_configuration={"hnsw": {"space": DISTANCE}},
-            relevance_score_fn=Chroma._cosine_relevance_score_fn,  # known: the space is checked below
-            max_batch_size=max_batch_size,
-            embed_text=embed_text,
-        )
-        configuration = vector_store.collection.configuration_json or {}  # raw: no legacy-config warning
-        spaces = [(configuration.get(kind) or {}).get("space") for kind in ("hnsw", "spann")]
-        space = next((s for s in spaces if s), None)
-        if space != DISTANCE:
-            raise StoreError(
-                f"collection {collection!r} in {where} uses distance {space!r}, not {DISTANCE!r}; "
-                "choose another collection name or delete this collection"
-            )
-    except StoreError:
-        client.close()
-        raise
-    except Exception as exc:
-        client.close()
-        raise StoreError(f"cannot open collection {collection!r} in {where}: {_one_line(exc)}") from exc
-
-    namespace = f"chroma/{collection}" if server is None else f"chroma/{collection}@{host}:{port}"
-    records = db_dir / RECORDS_FILE
-    try:
-        journal = IngestJournal(records, namespace)
-    except Exception as exc:
-        client.close()
-        raise StoreError(f"cannot open the ingest records {records}: {_one_line(exc)}") from exc
-    try:
-        store = IndexStore(
-            db_dir=db_dir,
-            collection=collection,
-            vector_store=vector_store,
-            journal=journal,
-            server=server,
-            owns_client=True,
-        )
+        store = IndexStore(connection, journal)
     except OSError as exc:
         journal.close()
-        client.close()
-        raise StoreError(f"cannot open the lock file in {db_dir}: {_one_line(exc)}") from exc
+        connection.close()
+        raise StoreError(f"cannot open the lock file in {connection.db_dir}: {one_line(exc)}") from exc
     try:
         store.recover()
     except Exception as exc:
         store.close()
-        raise StoreError(f"cannot repair interrupted writes in {store.location}: {_one_line(exc)}") from exc
+        raise StoreError(f"cannot repair interrupted writes in {store.location}: {one_line(exc)}") from exc
     return store

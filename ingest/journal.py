@@ -1,6 +1,6 @@
 """The ingest bookkeeping, in one SQLite file beside the Chroma data (``<db>/records.sqlite``).
 
-Three tables, each scoped by a namespace (one per Chroma collection, see :mod:`ingest.indexing`):
+Four tables, each scoped by a namespace (one per Chroma collection, see :mod:`ingest.indexing`):
 
 - ``records``: the record manager that LangChain's indexing API (``langchain_core.indexing.index``)
   needs: which chunk ids are in the vector store, the source each belongs to (its group) and when it
@@ -8,7 +8,8 @@ Three tables, each scoped by a namespace (one per Chroma collection, see :mod:`i
 - ``journal``: a write-ahead journal of the sources being written. A row is committed *before* any
   vector-store write for a source and removed only after the source's records match the store
   again; a row found later means a process died mid-write, and :mod:`ingest.indexing` repairs
-  that source.
+  that source. ``journal_keys`` holds, for each row, the chunk ids of the source's last good version, so
+  that readers (:class:`JournalReader`, used by :mod:`ingest.reader`) show that version while it is rewritten.
 - ``files``: the state (size, mtime, SHA-256, chunk count, settings fingerprint) of each file as it
   was last indexed, so that an unchanged file is skipped without being loaded.
 
@@ -28,7 +29,7 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from typing import Literal
 
 from langchain_core.indexing import RecordManager
 
-__all__ = ["FileState", "IngestJournal", "JournalOp"]
+__all__ = ["FileState", "IngestJournal", "JournalOp", "JournalReader", "PendingWrite"]
 
 JournalOp = Literal["index", "remove"]
 
@@ -62,6 +63,12 @@ CREATE TABLE IF NOT EXISTS journal (
     op TEXT NOT NULL,
     started_at REAL NOT NULL,
     PRIMARY KEY (namespace, source)
+);
+CREATE TABLE IF NOT EXISTS journal_keys (
+    namespace TEXT NOT NULL,
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    PRIMARY KEY (namespace, source, key)
 );
 CREATE TABLE IF NOT EXISTS files (
     namespace TEXT NOT NULL,
@@ -308,12 +315,21 @@ class IngestJournal(RecordManager):
 
     # ---- journal ------------------------------------------------------------------------------------
 
-    def begin(self, source: str, op: JournalOp) -> None:
-        """Commit the intent to write ``source`` before anything is written to the vector store."""
+    def begin(self, source: str, op: JournalOp, committed: Iterable[str] = ()) -> None:
+        """Commit the intent to write ``source`` before anything is written to the vector store.
+
+        ``committed``: the chunk ids of ``source`` that make up its last good version; readers
+        (:class:`JournalReader`) show only those while the write is in flight.
+        """
         with self._tx() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO journal (namespace, source, op, started_at) VALUES (?, ?, ?, ?)",
                 (self.namespace, source, op, time.time()),
+            )
+            conn.execute("DELETE FROM journal_keys WHERE namespace = ? AND source = ?", (self.namespace, source))
+            conn.executemany(
+                "INSERT OR IGNORE INTO journal_keys (namespace, source, key) VALUES (?, ?, ?)",
+                ((self.namespace, source, key) for key in committed),
             )
 
     def pending(self) -> list[tuple[str, JournalOp]]:
@@ -329,13 +345,15 @@ class IngestJournal(RecordManager):
         """End a write of ``source``: drop its journal row and set its file state (``None`` forgets it),
         in one transaction."""
         with self._tx() as conn:
-            conn.execute("DELETE FROM journal WHERE namespace = ? AND source = ?", (self.namespace, source))
+            for table in ("journal", "journal_keys"):
+                conn.execute(f"DELETE FROM {table} WHERE namespace = ? AND source = ?", (self.namespace, source))
             self._write_file_state(conn, source, state)
 
     def forget(self, source: str) -> None:
         """Drop everything known about ``source`` (records, file state, journal row) in one transaction."""
         with self._tx() as conn:
-            for table, column in (("records", "group_id"), ("files", "source"), ("journal", "source")):
+            for table, column in (("records", "group_id"), ("files", "source"), ("journal", "source"),
+                                  ("journal_keys", "source")):
                 conn.execute(
                     f"DELETE FROM {table} WHERE namespace = ? AND {column} = ?", (self.namespace, source)
                 )
@@ -343,7 +361,7 @@ class IngestJournal(RecordManager):
     def clear(self) -> None:
         """Drop everything in this namespace (used when the collection it describes has gone)."""
         with self._tx() as conn:
-            for table in ("records", "files", "journal"):
+            for table in ("records", "files", "journal", "journal_keys"):
                 conn.execute(f"DELETE FROM {table} WHERE namespace = ?", (self.namespace,))
 
     # ---- file states --------------------------------------------------------------------------------
@@ -369,3 +387,60 @@ class IngestJournal(RecordManager):
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (self.namespace, source, state.size, state.mtime_ns, state.sha256, state.chunks, state.settings),
         )
+
+
+@dataclass(frozen=True)
+class PendingWrite:
+    """A write in flight (or interrupted), as a reader sees it."""
+
+    op: JournalOp
+    committed: frozenset[str]
+    """The chunk ids of the source's last good version (empty for a removal, or a first ingest)."""
+
+
+class JournalReader:
+    """Reads the journal of ``path`` without writing or locking anything: what readers need to show the last
+    committed state while a writer is at work. The file may not exist yet (nothing was ever ingested)."""
+
+    def __init__(self, path: Path, namespace: str) -> None:
+        self.path = Path(path)
+        self.namespace = namespace
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def pending(self) -> dict[str, PendingWrite]:
+        """Sources with a write in flight or interrupted, with their committed chunk ids."""
+        with self._lock:
+            conn = self._connection()
+            if conn is None:
+                return {}
+            try:
+                rows = conn.execute(
+                    "SELECT source, op FROM journal WHERE namespace = ?", (self.namespace,)
+                ).fetchall()
+                if not rows:
+                    return {}
+                keys = conn.execute(
+                    "SELECT source, key FROM journal_keys WHERE namespace = ?", (self.namespace,)
+                ).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):  # records written before the journal (or its keys) existed
+                    return {}
+                raise
+        committed: dict[str, set[str]] = {}
+        for source, key in keys:
+            committed.setdefault(source, set()).add(key)
+        return {source: PendingWrite(op, frozenset(committed.get(source, ()) if op == "index" else ()))
+                for source, op in rows}
+
+    def _connection(self) -> sqlite3.Connection | None:
+        if self._conn is None and self.path.is_file():
+            self._conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA query_only = ON")
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -8,9 +8,10 @@ OpenAI-compatible endpoint all arrive as a ``BaseChatModel``) and of the retriev
 ``stream``, ``ainvoke``, ``abatch``, ``astream``), and it answers :data:`NO_ANSWER` *without calling the
 model* when no passage is left after filtering.
 
-What it does not handle: building the retriever, the reranker or the model from settings (the generators and
-the CLI do that), nor choosing ``min_score`` (reranker scores are on the reranker's own scale; calibrate it
-per model).
+What it does not handle: building the retriever, the reranker or the model from settings
+(:func:`rag_app.pipeline.build_pipeline` does that), the retrieve → rerank → keep → threshold step itself
+(:class:`rag_app.retrieval.PassageRetriever`, shared with ``rag-app retrieve``), nor choosing ``min_score``
+(reranker scores are on the reranker's own scale; calibrate it per model).
 
 Input and output::
 
@@ -40,10 +41,10 @@ Steps, in order:
 * **Condense** (``condense=True`` and a non-empty ``chat_history``): the model rewrites the follow-up as a
   standalone question with a short prompt. Without history the question is used unchanged and the model is
   not called. The answer prompt sees the standalone question, not the history.
-* **Retrieve** with the standalone question, then **rerank** (when a reranker is given), keep the first
-  ``top_n``, then drop passages whose score is below ``min_score``. The score is the metadata's
-  ``relevance_score`` (set by the reranker), else ``fused_score`` (set by the hybrid retriever); a passage
-  with neither has no score and is kept.
+* **Passages**: the :class:`~rag_app.retrieval.PassageRetriever` retrieves with the standalone question, then
+  **reranks** (when a reranker is given), keeps the first ``top_n``, then drops passages whose score is below
+  ``min_score``. The score is the metadata's ``relevance_score`` (dense similarity or reranker), else
+  ``fused_score`` (set by the hybrid retriever); a passage with neither has no score and is kept.
 * **Fit the context budget**: passages are taken whole, in rank order, while the formatted block fits in
   ``context_tokens`` (counted with ``count_tokens``; default: :func:`estimate_tokens`). A passage that does
   not fit whole is shortened to its longest run of leading *whole sentences* that fits, followed by
@@ -78,22 +79,21 @@ from langchain_core.runnables import (
 from langchain_core.runnables.utils import AddableDict
 
 from rag_app.citations import CitationReport, cite
+from rag_app.retrieval import PassageRetriever, passage_score
 
 __all__ = [
     "CONDENSE_PROMPT",
     "NO_ANSWER",
+    "SOURCE_FIELDS",
     "SYSTEM_PROMPT",
     "TRUNCATION_MARKER",
     "Source",
+    "answer_json",
     "build_chain",
     "estimate_tokens",
     "format_passages",
+    "public_sources",
 ]
-
-# The metadata keys our retrievers write (retrievers.langchain.RELEVANCE_SCORE_KEY and FUSED_SCORE_KEY; a test
-# pins them equal). Spelled out here so that importing the chain does not load torch.
-RELEVANCE_SCORE_KEY = "relevance_score"
-FUSED_SCORE_KEY = "fused_score"
 
 SYSTEM_PROMPT: str = (
     "You answer questions using only the numbered passages the user provides between <passages> and "
@@ -140,6 +140,21 @@ class Source(TypedDict):
     the prompt, delimiter look-alikes in it are neutralised."""
 
 
+SOURCE_FIELDS = ("id", "source", "page", "score", "text")
+"""The keys of each source in every JSON answer: ``rag-app ask --json``, ``/api/ask``, ``/api/chat``, ``/v1``."""
+
+
+def public_sources(sources: Sequence[Source]) -> list[dict[str, Any]]:
+    """The chain's sources with the keys of :data:`SOURCE_FIELDS`."""
+    return [{key: source.get(key) for key in SOURCE_FIELDS} for source in sources]
+
+
+def answer_json(result: dict[str, Any]) -> dict[str, Any]:
+    """The chain's output as ``rag-app ask --json`` prints it and ``POST /api/ask`` returns it."""
+    return {"answer": result["answer"], "sources": public_sources(result["sources"]),
+            "citations": result["citations"], "unknown_citations": result["unknown_citations"]}
+
+
 def estimate_tokens(text: str) -> int:
     """A tokenizer-free token estimate: whitespace-separated words × 1.3, rounded up.
 
@@ -159,14 +174,6 @@ _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 def _neutralise(text: str) -> str:
     return _DELIMITER_LOOKALIKE.sub("&lt;", text)
-
-
-def _score(doc: Document) -> float | None:
-    for key in (RELEVANCE_SCORE_KEY, FUSED_SCORE_KEY):
-        value = doc.metadata.get(key)
-        if value is not None:
-            return float(value)
-    return None
 
 
 def _label(metadata: dict[str, Any]) -> str:
@@ -226,7 +233,7 @@ def _to_source(number: int, doc: Document) -> Source:
         source=doc.metadata.get("source"),
         page=int(page) if page is not None else None,
         heading=doc.metadata.get("heading") or None,
-        score=_score(doc),
+        score=passage_score(doc),
         text=doc.page_content.strip(),
     )
 
@@ -255,7 +262,7 @@ def build_chain(
     llm: BaseChatModel,
     *,
     reranker: BaseDocumentCompressor | None = None,
-    top_n: int = 4,
+    top_n: int | None = None,
     min_score: float | None = None,
     context_tokens: int = 1536,
     count_tokens: Callable[[str], int] | None = None,
@@ -264,7 +271,9 @@ def build_chain(
     """Build the question-answering chain (see the module docstring for the steps and the stream shape).
 
     Args:
-        retriever: finds candidate passages for the standalone question (dense or hybrid).
+        retriever: the passages for the standalone question: a
+            :class:`~rag_app.retrieval.PassageRetriever` (retrieve → rerank → keep → threshold) is used as it
+            is; any other retriever is wrapped in one with ``reranker``, ``top_n`` (default 4) and ``min_score``.
         llm: the chat model that condenses follow-ups and writes the answer.
         reranker: reorders the candidates and sets ``relevance_score``; ``None``: retrieval order.
         top_n: how many passages (at most) are given to the model.
@@ -278,11 +287,15 @@ def build_chain(
         A runnable from ``{"question": str, "chat_history": list[BaseMessage]}`` (history optional) to
         ``{"question", "standalone_question", "sources", "answer", "citations", "unknown_citations"}``.
     """
-    if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1:
+    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
         raise ValueError(f"top_n must be a positive integer, got {top_n!r}.")
     if isinstance(context_tokens, bool) or not isinstance(context_tokens, int) or context_tokens < 1:
         raise ValueError(f"context_tokens must be a positive integer, got {context_tokens!r}.")
     counter = count_tokens or estimate_tokens
+    if isinstance(retriever, PassageRetriever) and reranker is None and top_n is None and min_score is None:
+        passages = retriever
+    else:
+        passages = PassageRetriever(candidates=retriever, reranker=reranker, top_n=top_n or 4, min_score=min_score)
 
     condense_chain = (
         ChatPromptTemplate.from_messages(
@@ -293,9 +306,6 @@ def build_chain(
     ).with_config(run_name="condense_question")
 
     def select(question: str, standalone: str, docs: list[Document]) -> dict[str, Any]:
-        docs = docs[:top_n]
-        if min_score is not None:
-            docs = [doc for doc in docs if (score := _score(doc)) is None or score >= min_score]
         fitted = _fit_budget(docs, context_tokens, counter)
         sources = [_to_source(number, doc) for number, doc in enumerate(fitted, start=1)]
         return {"question": question, "standalone_question": standalone, "sources": sources}
@@ -306,10 +316,7 @@ def build_chain(
         if condense and history:
             rewritten = condense_chain.invoke({"question": question, "chat_history": history}, config)
             standalone = rewritten.strip() or question
-        docs = retriever.invoke(standalone, config)
-        if reranker is not None and docs:
-            docs = list(reranker.compress_documents(docs, standalone, callbacks=config.get("callbacks")))
-        return select(question, standalone, docs)
+        return select(question, standalone, passages.invoke(standalone, config))
 
     async def aprepare(inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         question, history = _read_input(inputs)
@@ -317,10 +324,7 @@ def build_chain(
         if condense and history:
             rewritten = await condense_chain.ainvoke({"question": question, "chat_history": history}, config)
             standalone = rewritten.strip() or question
-        docs = await retriever.ainvoke(standalone, config)
-        if reranker is not None and docs:
-            docs = list(await reranker.acompress_documents(docs, standalone, callbacks=config.get("callbacks")))
-        return select(question, standalone, docs)
+        return select(question, standalone, await passages.ainvoke(standalone, config))
 
     generate = (
         RunnableLambda(lambda state: _answer_messages(state["standalone_question"], state["sources"]))

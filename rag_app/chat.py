@@ -9,7 +9,7 @@ and Ctrl-C quit cleanly too.
 The session takes its input and output as callables (``read(prompt) -> line``, raising ``EOFError`` at the
 end; ``write(text)``), so tests drive it without a terminal and the command line stays a thin wrapper.
 
-What it does not do: build the chain (see :func:`rag_app.assembly.build_app`) or hold more history than the
+What it does not do: build the chain (see :func:`rag_app.pipeline.build_pipeline`) or hold more history than the
 condense prompt has room for: the oldest exchanges are dropped first.
 """
 
@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.runnables import Runnable
 from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -29,7 +29,7 @@ from rag_app.chain import Source, estimate_tokens
 from rag_app.citations import citations_line
 
 if TYPE_CHECKING:
-    from rag_app.assembly import RagApp
+    from rag_app.pipeline import Pipeline
 
 __all__ = ["HELP", "ChatSession", "sources_line", "sources_table", "stream_answer"]
 
@@ -86,19 +86,15 @@ def sources_line(sources: Sequence[Source]) -> str:
     return " · ".join(parts)
 
 
-def stream_answer(
-    chain: Runnable[dict[str, Any], dict[str, Any]],
-    inputs: dict[str, Any],
-    write: Callable[[str], object],
-    config: RunnableConfig | None = None,
-) -> dict[str, Any]:
-    """Stream the chain's answer through ``write`` piece by piece; return the whole output.
+def stream_answer(chunks: Iterable[dict[str, Any]], write: Callable[[str], object]) -> dict[str, Any]:
+    """Write the answer pieces of the chain's stream (``chain.stream(inputs)``, :meth:`Pipeline.stream
+    <rag_app.pipeline.Pipeline.stream>`) through ``write`` as they come; return the whole output.
 
     The output is what ``chain.invoke(inputs)`` returns: ``question``, ``standalone_question``, ``sources``
-    (the passages the model saw) and ``answer``.
+    (the passages the model saw), ``answer``, ``citations`` and ``unknown_citations``.
     """
     result: dict[str, Any] = {"answer": ""}
-    for chunk in chain.stream(inputs, config):
+    for chunk in chunks:
         for key, value in chunk.items():
             if key == "answer":
                 result["answer"] += value
@@ -154,12 +150,16 @@ class ChatSession:
         self.last_sources: list[Source] | None = None
 
     @classmethod
-    def from_app(cls, app: RagApp, **kwargs: Any) -> ChatSession:
-        """A session over ``app``'s chain, with its token counter, history budget and question check."""
-        kwargs.setdefault("count_tokens", app.count_tokens)
-        kwargs.setdefault("history_tokens", app.budget.history_tokens)
-        kwargs.setdefault("check_question", app.check_question)
-        return cls(app.chain, **kwargs)
+    def from_pipeline(cls, pipeline: Pipeline, **kwargs: Any) -> ChatSession:
+        """A session over the chain of ``pipeline`` (which must have chunks and a generator), with its token
+        counter, history budget and question check."""
+        chain, budget = pipeline.chain(), pipeline.budget
+        if chain is None or budget is None:
+            raise ValueError(f"Nothing to chat with: the {pipeline.location} has no chunks, or no generator was loaded.")
+        kwargs.setdefault("count_tokens", pipeline.count_tokens)
+        kwargs.setdefault("history_tokens", budget.history_tokens)
+        kwargs.setdefault("check_question", pipeline.check_question)
+        return cls(chain, **kwargs)
 
     def run(self) -> None:
         """Read and answer lines until ``/exit``, end of input or Ctrl-C."""
@@ -206,7 +206,7 @@ class ChatSession:
                 self.write(f"{exc}\n")
                 return ""
         try:
-            result = stream_answer(self.chain, {"question": question, "chat_history": list(self.history)},
+            result = stream_answer(self.chain.stream({"question": question, "chat_history": list(self.history)}),
                                    self.write)
         except Exception as exc:  # noqa: BLE001 - a failed answer (model, database) must not end the session
             self.write(f"\nerror: {type(exc).__name__}: {exc}\n")

@@ -40,7 +40,7 @@ def _settings(ctx: typer.Context, **sections: dict):  # noqa: ANN202
 @app.command()
 def demo(
     ctx: typer.Context,
-    data: Annotated[Path | None, typer.Option(help="Folder of documents (default: the bundled samples in examples/data).")] = None,
+    data: Annotated[Path | None, typer.Option(help="Folder of documents (default: the bundled samples in rag_app/sample_data).")] = None,
     reranker: Annotated[str, typer.Option(help="none (the measured default: dense retrieval alone), colbert (MaxSim over MiniLM token vectors) or llm (SmolLM2 yes/no).")] = "none",
 ) -> None:
     """Ingest sample documents into a temporary collection, answer three questions with sources, time each step."""
@@ -77,14 +77,20 @@ def _fail(exc: Exception, code: int = 1) -> NoReturn:
     raise typer.Exit(code) from None
 
 
-def _open_app(settings):  # noqa: ANN001, ANN202
-    """The application of ``settings`` (:func:`rag_app.assembly.build_app`); an empty collection or a
-    generator that cannot hold the prompt exits 1 with the reason."""
-    from rag_app.assembly import build_app
+def _open_pipeline(settings, *, generator: bool = True, require_documents: bool = True):  # noqa: ANN001, ANN202
+    """The pipeline of ``settings`` (:func:`rag_app.pipeline.build_pipeline`); no index, an empty collection,
+    or a generator that cannot hold the prompt exits 1 with the reason (before any model loads, for the index)."""
+    from ingest.layout import missing_index
+
+    index = settings.index
+    if require_documents and (missing := missing_index(index.db, index.collection, index.chroma_host)):
+        _fail(LookupError(missing))  # at once: before Chroma, torch or a model loads
+    from ingest.chroma_store import StoreError
+    from rag_app.pipeline import build_pipeline
 
     try:
-        return build_app(settings)
-    except (LookupError, ValueError) as exc:
+        return build_pipeline(settings, generator=generator, require_documents=require_documents)
+    except (LookupError, ValueError, StoreError) as exc:
         _fail(exc)
 
 
@@ -93,12 +99,20 @@ def _write(text: str) -> None:
     console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
 
 
-def _store(settings, embedding=None):  # noqa: ANN001, ANN202
-    from ingest.indexing import open_store
+def _reader(settings):  # noqa: ANN001, ANN202
+    """The configured collection, read-only (no lock, no model); no index exits 1 saying to ingest."""
+    from ingest.layout import missing_index
 
     index = settings.index
-    return open_store(index.db, index.collection, embedding, host=index.chroma_host,
-                      port=index.chroma_port if index.chroma_host else None)
+    if missing := missing_index(index.db, index.collection, index.chroma_host):
+        _fail(LookupError(missing))
+    from ingest.chroma_store import StoreError
+    from rag_app.pipeline import open_reader_for
+
+    try:
+        return open_reader_for(settings)
+    except (LookupError, StoreError) as exc:
+        _fail(exc)
 
 
 @app.command()
@@ -125,7 +139,6 @@ def ingest(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ingest.walk import walk
-    from rag_app.indexes import open_index
 
     settings = _settings(
         ctx, index=_index_section(db, collection, chroma_host, chroma_port),
@@ -133,11 +146,8 @@ def ingest(
                 "contextual": contextual},
         retrieval={"embedder": embedder},
     )
-    index, options = settings.index, settings.ingest
-    password = options.pdf_password.get_secret_value() if options.pdf_password else None
-    handle = open_index(index.db, index.collection, settings.retrieval.embedder, host=index.chroma_host,
-                        port=index.chroma_port if index.chroma_host else None, contextual=options.contextual)
-    ingestor = handle.ingestor(chunk_size=options.chunk_size, chunk_overlap=options.chunk_overlap, pdf_password=password)
+    index = settings.index
+    pipeline = _open_pipeline(settings, generator=False, require_documents=False)
     patterns = tuple(glob) if glob else ("*",)
     total = sum(1 for _ in walk(list(paths), patterns, exclude=(index.db,)))
     err = Console(stderr=True)
@@ -148,11 +158,12 @@ def ingest(
         def advance(source: str, status: str) -> None:
             progress.update(task, advance=1, description=f"{status}: {source}")
 
-        report = ingestor.ingest(list(paths), glob=patterns, prune=prune, exclude=(index.db,), on_file=advance)
+        with pipeline:
+            report = pipeline.ingest(list(paths), glob=patterns, prune=prune, on_file=advance)
     if as_json:
         typer.echo(json.dumps(report.to_json()))
     else:
-        table = Table(title=f"Ingest into {index.collection} ({handle.store.location})")
+        table = Table(title=f"Ingest into {pipeline.location}")
         for col in ("files seen", "ingested", "unchanged", "failed", "chunks added", "chunks deleted", "chunks total"):
             table.add_column(col, justify="right")
         table.add_row(*(str(v) for v in (report.files_seen, report.files_ingested, report.files_unchanged,
@@ -164,48 +175,64 @@ def ingest(
     raise typer.Exit(0 if report.ok else 2)
 
 
+TopNOption = Annotated[int | None, typer.Option("--top-n", min=1, help="Passages kept after reranking: what the model is given \\[retrieval.top_n: 4].")]
+DeprecatedKOption = Annotated[int | None, typer.Option("--k", min=1, hidden=True, help="Deprecated spelling of --top-n.")]
+
+
+def _top_n(top_n: int | None, k: int | None, settings_hint: str = "--top-n") -> int | None:
+    """``--top-n``, or the deprecated ``--k`` (which meant the same) with a warning on stderr."""
+    if k is None:
+        return top_n
+    if top_n is not None:
+        raise typer.BadParameter("give --top-n only (--k is its deprecated spelling)", param_hint="--k")
+    Console(stderr=True).print(
+        f"warning: --k is deprecated and will mean the number of candidates retrieved (retrieval.k) in the next "
+        f"release; use {settings_hint} {k} for the passages kept.", style="yellow", markup=False, highlight=False)
+    return k
+
+
 @app.command()
 def retrieve(
     ctx: typer.Context,
     question: Annotated[str | None, typer.Argument(help="The question (or use --queries).")] = None,
     queries: Annotated[Path | None, typer.Option("--queries", help='JSONL file of {"id": ..., "query": ...} lines; models load once.')] = None,
-    k: Annotated[int | None, typer.Option("--k", help="Passages to return \\[retrieval.top_n: 4].")] = None,
+    top_n: TopNOption = None,
+    k: DeprecatedKOption = None,
     db: DbOption = None,
     collection: CollectionOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON (one line per query with --queries).")] = False,
     chroma_host: HostOption = None,
     chroma_port: PortOption = None,
 ) -> None:
-    """Retrieve (and rerank) the best passages for a question, or for every line of a JSONL file."""
-    from rag_app.retrieval import build_retrieval
+    """Show the passages `rag-app ask` would give the model: retrieve, rerank, keep --top-n, drop those under min_score."""
+    from rag_app.retrieval import passage_score
 
     if (question is None) == (queries is None):
         raise typer.BadParameter("give either a QUESTION or --queries FILE.jsonl, not both", param_hint="QUESTION")
     items = [{"id": None, "query": question}] if question is not None else _read_queries(queries)
-    top_n = k
-    settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port),
-                         retrieval={"top_n": top_n, "k": max(top_n, 20) if top_n else None})
-    try:
-        stack = build_retrieval(settings)
-    except LookupError as exc:
-        _fail(exc)
-    for item in items:
-        results = [
-            {"text": d.page_content, "source": d.metadata.get("source"), "page": d.metadata.get("page"),
-             "score": d.metadata.get("relevance_score", d.metadata.get("fused_score"))}
-            for d in stack.search(item["query"])
-        ]
-        if as_json:
-            record = {"query": item["query"], "results": results}
-            typer.echo(json.dumps(record if question is not None else {"id": item["id"], **record}, ensure_ascii=False))
-            continue
-        table = Table(title=item["query"], show_lines=True)
-        for col in ("#", "source", "page", "score", "text"):
-            table.add_column(col)
-        for i, r in enumerate(results, 1):
-            table.add_row(str(i), str(r["source"]), "" if r["page"] is None else str(r["page"]),
-                          "" if r["score"] is None else f"{r['score']:.3f}", r["text"])
-        console.print(table)
+    kept = _top_n(top_n, k)
+    settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port))
+    with _open_pipeline(settings, generator=False) as pipeline:
+        for item in items:
+            results = [
+                {"text": d.page_content, "source": d.metadata.get("source"), "page": d.metadata.get("page"),
+                 "score": passage_score(d)}
+                for d in pipeline.retrieve(item["query"], top_n=kept)
+            ]
+            if as_json:
+                record = {"query": item["query"], "results": results}
+                typer.echo(json.dumps(record if question is not None else {"id": item["id"], **record},
+                                      ensure_ascii=False))
+                continue
+            table = Table(title=item["query"], show_lines=True)
+            for col in ("#", "source", "page", "score", "text"):
+                table.add_column(col)
+            for i, r in enumerate(results, 1):
+                table.add_row(str(i), str(r["source"]), "" if r["page"] is None else str(r["page"]),
+                              "" if r["score"] is None else f"{r['score']:.3f}", Text(r["text"]))
+            console.print(table)
+            if not results:
+                console.print(f"No passage scores at least min_score ({pipeline.min_score}).", markup=False)
 
 
 @app.command()
@@ -220,25 +247,24 @@ def ask(
     chroma_port: PortOption = None,
 ) -> None:
     """Answer a question from the ingested documents, citing passages as [1], [2]; then list the sources."""
+    from rag_app.chain import answer_json
     from rag_app.chat import sources_table, stream_answer
     from rag_app.citations import citations_line
 
     settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port))
-    with _open_app(settings) as rag:
+    with _open_pipeline(settings) as pipeline:
         try:
-            rag.check_question(question)
+            pipeline.check_question(question)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="QUESTION") from None
         if as_json or no_stream:
-            result = rag.chain.invoke({"question": question})
+            result = pipeline.ask(question)
             if not as_json:
                 _write(result["answer"])
         else:
-            result = stream_answer(rag.chain, {"question": question}, _write)
+            result = stream_answer(pipeline.stream(question), _write)
     if as_json:
-        sources = [{key: s[key] for key in ("id", "source", "page", "score", "text")} for s in result["sources"]]
-        typer.echo(json.dumps({"answer": result["answer"], "sources": sources, "citations": result["citations"],
-                               "unknown_citations": result["unknown_citations"]}, ensure_ascii=False))
+        typer.echo(json.dumps(answer_json(result), ensure_ascii=False))
         return
     _write("\n")
     if result["sources"]:
@@ -261,9 +287,10 @@ def chat(
     settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port))
     if sys.stdin.isatty():
         import readline  # noqa: F401 - line editing and history for input()
-    with _open_app(settings) as rag:
+    with _open_pipeline(settings) as pipeline:
         _write(f"Chatting with {settings.index.collection!r} ({settings.generator.model}). {HELP}")
-        ChatSession.from_app(rag, read=input, write=_write, width=console.width, color=console.is_terminal).run()
+        ChatSession.from_pipeline(pipeline, read=input, write=_write, width=console.width,
+                                  color=console.is_terminal).run()
 
 
 def _read_queries(path: Path) -> list[dict]:
@@ -295,7 +322,8 @@ def sources(
 ) -> None:
     """List the indexed sources and their chunk counts."""
     settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port))
-    rows = _store(settings).sources()
+    with _reader(settings) as reader:
+        rows = reader.sources()
     if as_json:
         typer.echo(json.dumps([{"source": s, "chunks": n} for s, n in rows]))
         return
@@ -317,8 +345,12 @@ def remove(
     chroma_port: PortOption = None,
 ) -> None:
     """Remove one source's chunks from the index."""
+    from rag_app.pipeline import open_writer_for
+
     settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port))
-    removed = _store(settings).remove_source(source)
+    _reader(settings).close()  # no index: say so, and create none
+    with open_writer_for(settings) as store:
+        removed = store.remove_source(source)
     if not removed:
         console.print(f"[red]No chunks of {source!r} in {settings.index.collection}.[/] See `rag-app sources`.")
         raise typer.Exit(1)

@@ -4,15 +4,22 @@ Registered in :mod:`rag_app.cli` (``app.add_typer(finetune_app, name="finetune")
 ``app.command("eval")(eval_command)``). The work is done by :mod:`finetune`; these wrappers parse options,
 show progress and results with rich, and turn bad input (a :class:`~finetune.data.DataError` listing every
 bad line, a missing file or model, an impossible option) into a message on stderr and exit code 2.
+
+The training commands share their options and their run (:func:`_training_command`): each declares only
+the options of its own model and says which trainer to call. Reranker kinds are
+:data:`retrievers.names.RERANKER_KINDS`. Nothing here trains, loads or scores a model itself.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,12 +27,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from retrievers.names import RERANKER_KINDS
+
 __all__ = ["eval_command", "finetune_app"]
 
 finetune_app = typer.Typer(help="Fine-tune embedders and rerankers on your own pairs; mine hard negatives.",
                            no_args_is_help=True)
 console = Console()
-RANKER_KINDS = ("cross-encoder", "colbert", "llm")
 
 
 @contextmanager
@@ -126,6 +134,25 @@ ResumeOption = Annotated[bool, typer.Option("--resume", help="Resume from the la
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")]
 
 
+def _training_options(
+    data: DataOption, model: ModelOption, output: OutputOption, epochs: EpochsOption = None,
+    batch_size: BatchOption = None, lr: LrOption = None, temperature: TemperatureOption = None,
+    max_length: MaxLengthOption = None, group_size: GroupOption = None, lora: LoraOption = None,
+    bf16: Bf16Option = False, fp16: Fp16Option = False, seed: SeedOption = None, max_steps: MaxStepsOption = None,
+    resume: ResumeOption = False, as_json: JsonOption = False,
+) -> None:
+    """The options every training command takes (this function only carries their declarations)."""
+
+
+@dataclass
+class _Training:
+    """What a training command runs: ``train(model, data, output, **settings)``, reported as ``task``."""
+
+    task: str
+    train: Callable[..., Any]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
 def _overrides(**options: Any) -> dict[str, Any]:
     """Only the options given on the command line: the rest keep the training config's defaults."""
     out = {k: v for k, v in options.items() if v is not None}
@@ -165,74 +192,63 @@ def _report(task: str, result: Any, as_json: bool) -> None:
                   markup=False, highlight=False)
 
 
+def _training_command(plan: Callable[..., _Training]) -> Callable[..., None]:
+    """A training command: the options of :func:`_training_options` plus ``plan``'s own, then one run.
+
+    ``plan`` takes its own options and says which trainer to call with which settings; the command sets up
+    output, collects the options given on the command line, trains (bad input: a message and exit code 2)
+    and reports the result. Its help is ``plan``'s docstring.
+    """
+    shared = inspect.signature(_training_options, eval_str=True).parameters
+    own = inspect.signature(plan, eval_str=True).parameters
+
+    @functools.wraps(plan)
+    def command(**options: Any) -> None:
+        common = {name: options.pop(name) for name in shared}
+        as_json = common.pop("as_json")
+        _setup(as_json)
+        training = plan(**options)
+        paths = {name: common.pop(name) for name in ("model", "data", "output")}
+        overrides = _overrides(**common, **training.settings, quiet=as_json)
+        with _user_errors(), _stdout_for_json(as_json):
+            result = training.train(paths["model"], paths["data"], paths["output"], **overrides)
+        _report(training.task, result, as_json)
+
+    # Typer reads the options from the signature: the shared ones, with the command's own after the first three.
+    first, rest = list(shared.values())[:3], list(shared.values())[3:]
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in (*first, *own.values(), *rest)], return_annotation=None,
+    )
+    return command
+
+
 @finetune_app.command()
+@_training_command
 def embedder(
-    data: DataOption,
-    model: ModelOption,
-    output: OutputOption,
-    epochs: EpochsOption = None,
-    batch_size: BatchOption = None,
-    lr: LrOption = None,
-    temperature: TemperatureOption = None,
-    max_length: MaxLengthOption = None,
-    group_size: GroupOption = None,
-    lora: LoraOption = None,
     pooling: Annotated[str | None, typer.Option("--pooling", help="cls, mean or last \\[default: the model's].")] = None,
     query_instruction: Annotated[str | None, typer.Option("--query-instruction", help="Prefix (or {} template) for queries, saved with the model.")] = None,
     document_instruction: Annotated[str | None, typer.Option("--document-instruction", help="Prefix (or {} template) for documents, saved with the model.")] = None,
-    bf16: Bf16Option = False,
-    fp16: Fp16Option = False,
-    seed: SeedOption = None,
-    max_steps: MaxStepsOption = None,
-    resume: ResumeOption = False,
-    as_json: JsonOption = False,
-) -> None:
+) -> _Training:
     """Fine-tune an embedder: InfoNCE with in-batch (and hard) negatives, or CoSENT on scored pairs."""
-    _setup(as_json)
     from finetune.training import train_embedder
 
-    overrides = _overrides(epochs=epochs, batch_size=batch_size, lr=lr, temperature=temperature, max_length=max_length,
-                           group_size=group_size, lora=lora, pooling_method=pooling, query_instruction=query_instruction,
-                           document_instruction=document_instruction, bf16=bf16, fp16=fp16, seed=seed,
-                           max_steps=max_steps, resume=resume, quiet=as_json)
-    with _user_errors(), _stdout_for_json(as_json):
-        result = train_embedder(model, data, output, **overrides)
-    _report("embedder", result, as_json)
+    return _Training("embedder", train_embedder, {"pooling_method": pooling, "query_instruction": query_instruction,
+                                                  "document_instruction": document_instruction})
 
 
 @finetune_app.command()
+@_training_command
 def reranker(
-    data: DataOption,
-    model: ModelOption,
-    output: OutputOption,
     kind: Annotated[str, typer.Option("--kind", help="cross-encoder, colbert or llm (yes/no logit of a causal LM).")] = "cross-encoder",
-    epochs: EpochsOption = None,
-    batch_size: BatchOption = None,
-    lr: LrOption = None,
-    temperature: TemperatureOption = None,
-    max_length: MaxLengthOption = None,
-    group_size: GroupOption = None,
-    lora: LoraOption = None,
     colbert_dim: Annotated[int | None, typer.Option("--colbert-dim", help="Size of a new ColBERT projection \\[default: keep the checkpoint's, or the identity].")] = None,
     instruction: Annotated[str | None, typer.Option("--instruction", help="The LLM ranker's instruction, saved with the model.")] = None,
-    bf16: Bf16Option = False,
-    fp16: Fp16Option = False,
-    seed: SeedOption = None,
-    max_steps: MaxStepsOption = None,
-    resume: ResumeOption = False,
-    as_json: JsonOption = False,
-) -> None:
+) -> _Training:
     """Fine-tune a reranker: BCE on scored pairs, listwise cross-entropy over groups, MaxSim for ColBERT."""
-    _setup(as_json)
-    _choice(kind, RANKER_KINDS, "--kind")
+    _choice(kind, RERANKER_KINDS, "--kind")
     from finetune.training import train_reranker
 
-    overrides = _overrides(epochs=epochs, batch_size=batch_size, lr=lr, temperature=temperature, max_length=max_length,
-                           group_size=group_size, lora=lora, colbert_dim=colbert_dim, instruction=instruction,
-                           bf16=bf16, fp16=fp16, seed=seed, max_steps=max_steps, resume=resume, quiet=as_json)
-    with _user_errors(), _stdout_for_json(as_json):
-        result = train_reranker(model, data, output, kind=kind, **overrides)  # type: ignore[arg-type]
-    _report(f"{kind} reranker", result, as_json)
+    return _Training(f"{kind} reranker", functools.partial(train_reranker, kind=kind),
+                     {"colbert_dim": colbert_dim, "instruction": instruction})
 
 
 # ---------------------------------------------------------------------------------------------- eval
@@ -258,7 +274,7 @@ def eval_command(
     Retrieval is exact cosine search over the whole corpus (no vector database), then optional reranking.
     """
     _setup(as_json)
-    _choice(reranker_kind, RANKER_KINDS, "--reranker-kind")
+    _choice(reranker_kind, RERANKER_KINDS, "--reranker-kind")
     if beir is not None and (data is not None or corpus is not None):
         raise typer.BadParameter("give either --beir FOLDER or --data with --corpus, not both", param_hint="--beir")
     if beir is None and (data is None or corpus is None):

@@ -49,12 +49,18 @@ def serve_command(
 
     import uvicorn
 
-    from rag_app.server import RagService, create_app
+    from ingest.chroma_store import StoreError
+    from rag_app.pipeline import build_pipeline
+    from rag_app.server import create_app
 
-    with err.status("Loading the models (once, shared by every request)…"):
-        service = RagService.from_settings(settings)
-    app = create_app(service, settings, close_service=True)
+    try:
+        with err.status("Loading the models (once, shared by every request)…"):
+            pipeline = build_pipeline(settings)
+    except (ValueError, StoreError) as exc:
+        err.print(str(exc), style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    app = create_app(pipeline, settings, close_pipeline=True)
     shown = f"[{server.host}]" if ":" in server.host else server.host
-    err.print(f"rag-app: {service.chunk_count} chunks in {service.store.location}; open http://{shown}:{server.port}/",
+    err.print(f"rag-app: {pipeline.chunk_count} chunks in {pipeline.location}; open http://{shown}:{server.port}/",
               markup=False, highlight=False)
     uvicorn.run(app, host=server.host, port=server.port, log_level="info", timeout_graceful_shutdown=5)

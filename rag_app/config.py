@@ -43,6 +43,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from retrievers.names import RerankerKindName
+
 __all__ = ["CONFIG_FILE", "ConfigError", "Settings", "load_settings"]
 
 CONFIG_FILE = "rag-app.toml"
@@ -79,7 +81,7 @@ class RetrievalSettings(_Section):
     mode: Literal["dense", "hybrid"] = Field("dense", description="dense (Chroma), or hybrid (BM25 + dense, RRF).")
     k: int = Field(20, ge=1, le=1000, description="Candidates retrieved before reranking.")
     reranker: str | None = Field(None, description="Reranker model (e.g. \"minilm\" with kind colbert); empty or unset: none.")
-    reranker_kind: Literal["cross-encoder", "colbert", "llm"] = "colbert"
+    reranker_kind: RerankerKindName = Field("colbert", description="How the reranker scores: cross-encoder, colbert or llm.")
     top_n: int = Field(4, ge=1, le=100, description="Passages given to the generator after reranking.")
     min_score: float | None = Field(
         None,

@@ -1,8 +1,8 @@
 """The demonstration behind ``rag-app demo`` (and ``make demo``): the whole application, offline, timed.
 
-It ingests a folder (by default the sample documents in ``examples/data``) into a temporary Chroma
+It ingests a folder (by default the sample documents shipped in ``rag_app/sample_data``) into a temporary Chroma
 collection with the real pipeline, builds the application exactly as ``rag-app ask`` does
-(:func:`rag_app.assembly.build_app`: the default settings, i.e. dense MiniLM retrieval with the calibrated
+(:func:`rag_app.pipeline.build_pipeline`: the default settings, i.e. dense MiniLM retrieval with the calibrated
 ``min_score``, no reranker, SmolLM2 through llama.cpp),
 then asks :data:`QUESTIONS`, streaming each cited answer and printing the passages it was given. A table
 at the end says where the time went: loading the models, ingesting, and for each question retrieving,
@@ -37,7 +37,7 @@ from rag_app.config import IndexSettings, RetrievalSettings, Settings
 
 __all__ = ["QUESTIONS", "RERANKERS", "SAMPLE_DATA", "DemoAnswer", "DemoResult", "run_demo"]
 
-SAMPLE_DATA = Path(__file__).resolve().parent.parent / "examples" / "data"
+SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data"
 RERANKERS: dict[str, dict[str, Any]] = {
     "colbert": {"reranker": "minilm", "reranker_kind": "colbert"},
     "llm": {"reranker": "smollm2", "reranker_kind": "llm"},
@@ -119,8 +119,7 @@ def run_demo(
     ``settings`` default to the built-in ones (the bundled models); the index settings are always replaced
     by the temporary collection. ``llm`` replaces the configured generator (tests).
     """
-    from rag_app.assembly import build_app
-    from rag_app.indexes import open_index
+    from rag_app.pipeline import build_pipeline
 
     console = console or Console()
     seconds: dict[str, float] = {}
@@ -128,22 +127,19 @@ def run_demo(
     with tempfile.TemporaryDirectory(prefix="rag-app-demo-") as db:
         config = demo_settings(settings or Settings(), Path(db), reranker)
         with _timed(seconds, "load models"):
-            handle = open_index(config.index.db, config.index.collection, config.retrieval.embedder,
-                                contextual=config.ingest.contextual)
-        try:
+            pipeline = build_pipeline(config, llm=llm)
+        with pipeline:
             with _timed(seconds, "ingest"):
-                report = handle.ingestor(chunk_size=config.ingest.chunk_size,
-                                         chunk_overlap=config.ingest.chunk_overlap).ingest([data])
-        finally:
-            handle.store.close()
-        console.print(f"[bold]{report.files_ingested} files, {report.chunks_total} chunks[/] from {escape(str(data))}; "
-                      f"reranker: {reranker}; generator: {config.generator.backend} {escape(config.generator.model)}")
-        for failure in report.files_failed:
-            console.print(f"[red]failed[/] {escape(failure.source)}: {escape(str(failure.error))}")
-        with _timed(seconds, "load models"):
-            app = build_app(config, llm=llm)
-        with app:
-            answers = [_answer(app.chain, number, question, console) for number, question in enumerate(QUESTIONS, 1)]
+                report = pipeline.ingest([data])
+            console.print(f"[bold]{report.files_ingested} files, {report.chunks_total} chunks[/] from "
+                          f"{escape(str(data))}; reranker: {reranker}; generator: {config.generator.backend} "
+                          f"{escape(config.generator.model)}")
+            for failure in report.files_failed:
+                console.print(f"[red]failed[/] {escape(failure.source)}: {escape(str(failure.error))}")
+            chain = pipeline.chain()
+            if chain is None:
+                raise LookupError(f"Nothing was ingested from {data}: no answers to show.")
+            answers = [_answer(chain, number, question, console) for number, question in enumerate(QUESTIONS, 1)]
     seconds["total"] = time.perf_counter() - started
     result = DemoResult(answers, seconds, report.files_ingested, report.chunks_total)
     console.print(timing_table(result))

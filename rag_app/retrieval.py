@@ -1,24 +1,31 @@
-"""Build the retriever and reranker the settings ask for, over an ingested collection, and the score threshold.
+"""The one retrieval step every front end runs: retrieve → rerank → keep ``top_n`` → threshold.
 
-Dense retrieval asks Chroma alone and keeps its similarity (cosine, for our collections) as each passage's
-``relevance_score``; hybrid adds BM25 over the collection's chunks (read once, when the retriever is built) and
-fuses both by reciprocal rank fusion (``fused_score``, which reflects ranks only). The reranker, when
-configured, reorders the ``k`` candidates, replaces ``relevance_score`` with its own score and keeps ``top_n``.
+:class:`PassageRetriever` is an LCEL runnable (a ``BaseRetriever``) from a question to the scored passages
+the model is given. ``rag-app retrieve`` prints its output and the chain (``ask``, ``chat``, the server, the
+demo) feeds it to the model, so the two cannot disagree. Names mean one thing: ``k`` is the number of
+candidates retrieved, ``top_n`` the number of passages kept after reranking.
 
-The chain drops passages scoring below the threshold of :func:`min_score_for`, so an off-topic question can be
-left with no passage, and the chain answers that the documents do not say without calling the model. A score
-is on its scorer's own scale, so a calibrated threshold belongs to one scorer: :data:`CALIBRATED_MIN_SCORES`.
+The candidates: dense retrieval (:class:`DenseRetriever`) asks Chroma alone and keeps its similarity (cosine,
+for our collections) as each passage's ``relevance_score``; hybrid adds BM25 over the collection's committed
+chunks (read when the retriever is built) and fuses both by reciprocal rank fusion (``fused_score``, which
+reflects ranks only). The reranker, when configured, reorders the ``k`` candidates and replaces
+``relevance_score`` with its own score. Passages scoring below ``min_score`` are dropped, so an off-topic
+question can be left with none, and the chain answers that the documents do not say without calling the model.
+A score is on its scorer's own scale, so a calibrated threshold belongs to one scorer:
+:data:`CALIBRATED_MIN_SCORES`.
 
 The defaults (dense retrieval, no reranker) were chosen by ``benchmarks/rerankers.py``; see the README's
 "Reranker choice, threshold and query latency".
+
+Not here: opening the index or loading models (:mod:`rag_app.pipeline`), the prompt and the budget
+(:mod:`rag_app.chain`).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import BaseDocumentCompressor, Document
@@ -27,21 +34,20 @@ from langchain_core.vectorstores import VectorStore
 from pydantic import ConfigDict, Field
 
 from rag_app.config import RetrievalSettings, Settings
-from rag_app.indexes import IndexHandle, open_index
-from retrievers.langchain import HybridRetriever, LangchainReranker
+from retrievers.names import FUSED_SCORE_KEY, RELEVANCE_SCORE_KEY, RerankerKind
+
+if TYPE_CHECKING:
+    from ingest.reader import IndexReader
 
 __all__ = [
     "CALIBRATED_MIN_SCORES",
     "DenseRetriever",
-    "RetrievalStack",
-    "build_retrieval",
+    "PassageRetriever",
+    "build_candidates",
+    "build_reranker",
     "min_score_for",
-    "reranker_from_settings",
+    "passage_score",
 ]
-
-_KIND_OPTIONS = {"colbert": {"colbert": True}, "llm": {"causal_lm": True}, "cross-encoder": {}}
-RELEVANCE_SCORE_KEY = "relevance_score"  # retrievers.langchain.RELEVANCE_SCORE_KEY, read by rag_app.chain
-FUSED_SCORE_KEY = "fused_score"
 
 CALIBRATED_MIN_SCORES: dict[tuple[str, str], float] = {
     ("minilm", "dense"): 0.45,
@@ -54,7 +60,7 @@ The key is ``(retrieval.reranker, retrieval.reranker_kind)`` with a reranker, an
 ``benchmarks/calibrate_min_score.py`` on python-faq (k = 20 dense candidates, contextual ingest): the lowest
 threshold on the best passage's score that keeps at least 95 % of the 39 answerable test questions and rejects
 as many of 30 off-topic questions as any such threshold does (rounded up to 0.01); then checked on 40 held-out
-FAQ questions and on the sample documents (``examples/data``: 12 questions worded as a user would, and the
+FAQ questions and on the sample documents (``rag_app/sample_data``: 12 questions worded as a user would, and the
 off-topic ones). The lowest such threshold, because the FAQ's questions are its headings and score higher than
 users' questions: a false "the documents do not say" costs more than a weak passage the prompt can refuse.
 
@@ -103,45 +109,70 @@ class DenseRetriever(BaseRetriever):
             return self._scored(await self.vectorstore.asimilarity_search_with_relevance_scores(query, k=self.k))
 
 
-@dataclass
-class RetrievalStack:
-    """What answers a query: the index, the retriever over it and the optional reranker."""
+def passage_score(doc: Document) -> float | None:
+    """A passage's score: ``relevance_score`` (dense similarity or reranker), else ``fused_score`` (hybrid RRF);
+    ``None`` when it has neither."""
+    for key in (RELEVANCE_SCORE_KEY, FUSED_SCORE_KEY):
+        value = doc.metadata.get(key)
+        if value is not None:
+            return float(value)
+    return None
 
-    index: IndexHandle
-    retriever: BaseRetriever
-    reranker: BaseDocumentCompressor | None
-    top_n: int
+
+class PassageRetriever(BaseRetriever):
+    """Retrieve ``k`` candidates, rerank them, keep the first ``top_n``, drop those scoring below ``min_score``.
+
+    The output is what the model is given (before the chain fits it to the token budget), best first, each
+    passage with its score in its metadata (:func:`passage_score`). A passage without a score is kept.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, extra="forbid")
+
+    candidates: BaseRetriever
+    """Finds the candidates (dense or hybrid); its own ``k`` says how many."""
+    reranker: BaseDocumentCompressor | None = None
+    """Reorders the candidates and sets ``relevance_score``; ``None``: retrieval order. Should keep them all
+    (no ``top_n`` of its own): the cut is made here."""
+    top_n: int = Field(default=4, ge=1)
     min_score: float | None = None
-    """The chain's threshold (:func:`min_score_for`): passages scoring below it are not given to the model."""
+    """Passages scoring below it are dropped; ``None``: no threshold. On the scorer's scale."""
 
-    def search(self, query: str, *, apply_min_score: bool = False) -> list[Document]:
-        """The ``top_n`` passages for ``query``, best first, after reranking, each with its score.
+    def with_top_n(self, top_n: int | None) -> PassageRetriever:
+        """A copy keeping ``top_n`` passages (``None``: this one); the candidates' ``k`` is raised to ``top_n``
+        when it is smaller, as there cannot be fewer candidates than passages kept."""
+        if top_n is None or top_n == self.top_n:
+            return self
+        candidates = self.candidates
+        if getattr(candidates, "k", top_n) < top_n:
+            candidates = candidates.model_copy(update={"k": top_n})
+        return self.model_copy(update={"top_n": top_n, "candidates": candidates})
 
-        ``apply_min_score`` also drops those below :attr:`min_score`, as the chain does; by default they are kept,
-        so that ``rag-app retrieve`` shows what the threshold would cut.
-        """
-        candidates = self.retriever.invoke(query)
-        if self.reranker is not None and candidates:
-            candidates = list(self.reranker.compress_documents(candidates, query))
-        threshold = self.min_score if apply_min_score else None
-        return [doc for doc in candidates[: self.top_n] if _passes(doc, threshold)]
+    def _keep(self, docs: list[Document]) -> list[Document]:
+        kept = docs[: self.top_n]
+        if self.min_score is None:
+            return kept
+        return [doc for doc in kept if (score := passage_score(doc)) is None or score >= self.min_score]
 
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        docs = self.candidates.invoke(query, {"callbacks": run_manager.get_child()})
+        if self.reranker is not None and docs:
+            docs = list(self.reranker.compress_documents(docs, query, callbacks=run_manager.get_child()))
+        return self._keep(docs)
 
-def _passes(doc: Document, min_score: float | None) -> bool:
-    """The chain's rule: ``relevance_score``, else ``fused_score``, compared to ``min_score``; no score passes."""
-    if min_score is None:
-        return True
-    score = next((doc.metadata[key] for key in (RELEVANCE_SCORE_KEY, FUSED_SCORE_KEY)
-                  if doc.metadata.get(key) is not None), None)
-    return score is None or float(score) >= min_score
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        docs = await self.candidates.ainvoke(query, {"callbacks": run_manager.get_child()})
+        if self.reranker is not None and docs:
+            docs = list(await self.reranker.acompress_documents(docs, query, callbacks=run_manager.get_child()))
+        return self._keep(docs)
 
 
 def min_score_for(settings: Settings | RetrievalSettings) -> float | None:
     """The score threshold to use: ``retrieval.min_score`` when set (``-inf``: none), else the value calibrated
     for the scorer of the settings (:data:`CALIBRATED_MIN_SCORES`), else ``None`` (no threshold).
 
-    Pass the result to :func:`rag_app.chain.build_chain` as ``min_score`` (``build_retrieval`` also keeps it as
-    ``RetrievalStack.min_score``).
+    :class:`PassageRetriever` takes it as ``min_score`` (:func:`rag_app.pipeline.build_pipeline` does that).
     """
     retrieval = settings.retrieval if isinstance(settings, Settings) else settings
     if retrieval.min_score is not None:
@@ -155,35 +186,23 @@ def min_score_for(settings: Settings | RetrievalSettings) -> float | None:
     return CALIBRATED_MIN_SCORES.get(key)
 
 
-def reranker_from_settings(settings: Settings) -> BaseDocumentCompressor | None:
-    name = settings.retrieval.reranker
-    if not name:
+def build_reranker(settings: Settings | RetrievalSettings) -> BaseDocumentCompressor | None:
+    """The reranker ``retrieval.reranker`` names (loaded now), keeping every candidate; ``None`` when unset."""
+    retrieval = settings.retrieval if isinstance(settings, Settings) else settings
+    if not retrieval.reranker:
         return None
-    options = _KIND_OPTIONS[settings.retrieval.reranker_kind]
-    return LangchainReranker(model_name_or_path=name, top_n=settings.retrieval.top_n, **options)
+    from retrievers.langchain import LangchainReranker
+
+    options = RerankerKind(retrieval.reranker_kind).ranker_options
+    return LangchainReranker(model_name_or_path=retrieval.reranker, top_n=None, **options)
 
 
-def build_retrieval(settings: Settings, *, k: int | None = None) -> RetrievalStack:
-    """Open the collection and build the retriever (dense or hybrid), reranker and threshold of ``settings``."""
-    index = settings.index
-    handle = open_index(index.db, index.collection, settings.retrieval.embedder, host=index.chroma_host,
-                        port=index.chroma_port if index.chroma_host else None)
-    if handle.store.count() == 0:
-        raise LookupError(
-            f"The collection {index.collection!r} in {handle.store.location} is empty: run `rag-app ingest PATH` first."
-        )
-    k = k or settings.retrieval.k
-    retriever: BaseRetriever
-    if settings.retrieval.mode == "dense":
-        retriever = DenseRetriever(vectorstore=handle.store.vector_store, k=k)
-    else:
-        retriever = HybridRetriever(vectorstore=handle.store.vector_store, documents=_stored_chunks(handle), k=k)
-    return RetrievalStack(handle, retriever, reranker_from_settings(settings), settings.retrieval.top_n,
-                          min_score_for(settings))
+def build_candidates(settings: Settings | RetrievalSettings, reader: IndexReader) -> BaseRetriever:
+    """The candidate retriever of ``retrieval.mode`` over ``reader``: dense, or hybrid (BM25 over every
+    committed chunk, read now, fused with dense)."""
+    retrieval = settings.retrieval if isinstance(settings, Settings) else settings
+    if retrieval.mode == "dense":
+        return DenseRetriever(vectorstore=reader.vector_store, k=retrieval.k)
+    from retrievers.langchain import HybridRetriever
 
-
-def _stored_chunks(handle: IndexHandle) -> list[Document]:
-    """Every chunk of the collection, for BM25."""
-    stored: dict[str, Any] = handle.store.vector_store.get(include=["documents", "metadatas"])
-    return [Document(page_content=text, metadata=meta, id=id_)
-            for id_, text, meta in zip(stored["ids"], stored["documents"], stored["metadatas"], strict=True)]
+    return HybridRetriever(vectorstore=reader.vector_store, documents=reader.chunks(), k=retrieval.k)

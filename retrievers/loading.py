@@ -1,23 +1,46 @@
-"""Load tokenizers and transformers models from a :class:`ResolvedModel`, and the framework's saved settings.
+"""The one loading sequence of every model here, and the helpers it is made of.
 
-Every checkpoint written by this framework carries ``retrievers_config.json`` beside its weights, so that
-pooling, instructions, maximum length, normalisation and model kind come back without being repeated.
+``from_pretrained`` of the embedder and of each ranker runs the same steps, through :class:`Checkpoint`:
+
+1. :meth:`Checkpoint.open`: resolve the name (:mod:`retrievers.model_names`) and read the settings the
+   framework saved beside the weights (``retrievers_config.json``: pooling, instructions, maximum length,
+   normalisation, kind), so they come back without being repeated;
+2. :meth:`Checkpoint.check_kind`: refuse a folder that holds another kind of model, naming its loader;
+3. :meth:`Checkpoint.with_adapters`: for a folder of LoRA adapters, the base model it names;
+4. :meth:`Checkpoint.load`: device, precision (half precision for inference only), tokenizer, weights,
+   LoRA adapters (loaded, or fresh ones to train);
+5. :meth:`Checkpoint.setting` for each setting: an explicit argument, else the saved value, else a default.
+
+The options all loaders share are declared once, in :class:`LoadOptions` and :class:`LoraOptions`. What a
+kind does with its model (pooling, windows, prompts) is not here; writing a checkpoint is
+:mod:`retrievers.saving`'s job.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import warnings
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypedDict
 
 import torch
 from transformers import AutoConfig, AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
 
 from retrievers.model_names import ResolvedModel, resolve_model
+from retrievers.names import EMBEDDER_CHECKPOINT, RANKER_CHECKPOINT
 
 __all__ = [
+    "Checkpoint",
     "FRAMEWORK_CONFIG",
+    "LoadOptions",
+    "LoadedModel",
+    "LoraOptions",
+    "split_options",
+    "with_article",
     "is_decoder_config",
     "load_config",
     "load_framework_config",
@@ -167,3 +190,141 @@ def resolve_adapter_folder(
     if lora_path is not None:
         raise ValueError(f"{resolved.path} already holds LoRA adapters; do not pass lora_path as well.")
     return resolve_model(saved["base_model"]), resolved.path
+
+
+# ---------------------------------------------------------------------------------------------- the sequence
+class LoadOptions(TypedDict, total=False):
+    """Keyword arguments every ``from_pretrained`` here takes. ``None`` means "what the checkpoint was saved
+    with, else the default for its kind"; an empty string for an instruction means "no instruction".
+    Keywords not declared by a loader go to transformers' ``from_pretrained`` (``dtype``,
+    ``attn_implementation``, ...)."""
+
+    max_length: int | None
+    """Longest input in tokens (the query, document and prompt together for a ranker's window)."""
+    query_instruction: str | None
+    """Put in front of every query, or around it with a ``{}`` placeholder (:mod:`retrievers.instructions`)."""
+    document_instruction: str | None
+    """Put in front of every document, or around it with a ``{}`` placeholder."""
+    use_fp16: bool
+    """Half-precision weights, for inference on an accelerator only (ignored on CPU, with a warning). False."""
+    device: str | torch.device | None
+    """Where the model runs; ``None``: CUDA when available, else the CPU."""
+    revision: str | None
+    """A hub revision (branch, tag or commit) for hub ids."""
+    dtype: torch.dtype | str
+    """Passed to transformers; default float32 (float16 with ``use_fp16``)."""
+    attn_implementation: str
+    """Passed to transformers (``"eager"``, ``"sdpa"``, ...)."""
+
+
+class LoraOptions(TypedDict, total=False):
+    """LoRA adapters (peft), for the models that take them: the embedder and the LLM ranker."""
+
+    use_lora: bool
+    """Wrap the model in fresh adapters (:data:`DEFAULT_LORA`, updated by ``lora_config``) to train them."""
+    lora_config: dict[str, Any] | None
+    """``peft.LoraConfig`` arguments for fresh adapters."""
+    lora_path: str | os.PathLike[str] | None
+    """Trained adapters to load on top of the model."""
+
+
+_TRANSFORMERS_OPTIONS = frozenset({"dtype", "attn_implementation"})
+
+
+def split_options(options: dict[str, Any], *declared: type) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the options the ``TypedDict`` classes ``declared`` name, every other keyword), the second for
+    transformers' ``from_pretrained``."""
+    names = set().union(*(d.__required_keys__ | d.__optional_keys__ for d in declared)) - _TRANSFORMERS_OPTIONS
+    ours = {k: v for k, v in options.items() if k in names}
+    return ours, {k: v for k, v in options.items() if k not in names}
+
+
+def with_article(word: str) -> str:
+    """``"an embedder"``, ``"a colbert"``, ``"an llm"``: for error messages."""
+    return ("an " if word[:1].lower() in "aeiou" or word.startswith("llm") else "a ") + word
+
+
+_LOADERS = {EMBEDDER_CHECKPOINT: "AutoModelForEmbedding", RANKER_CHECKPOINT: "AutoModelForRanking"}
+
+
+class LoadedModel(NamedTuple):
+    """What :meth:`Checkpoint.load` gives: the model on its device, its tokenizer, whether the weights are
+    half precision, and whether the model is to train (fresh LoRA adapters)."""
+
+    model: Any
+    tokenizer: PreTrainedTokenizerBase
+    half: bool
+    training: bool
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A model on its way into memory: its files, the settings saved with it and, for a folder of LoRA
+    adapters, the base model under them (``base``; the folder itself otherwise)."""
+
+    resolved: ResolvedModel
+    saved: dict[str, Any]
+    base: ResolvedModel
+    lora_path: str | os.PathLike[str] | None = None
+
+    @classmethod
+    def open(cls, model_name_or_path: str | os.PathLike[str], options: LoadOptions | dict[str, Any]) -> Checkpoint:
+        """Resolve the name (never downloading under ``HF_HUB_OFFLINE=1``) and read its saved settings."""
+        if "trust_remote_code" in options:
+            raise ValueError("trust_remote_code is not supported: this framework only runs model code shipped with transformers.")
+        resolved = resolve_model(model_name_or_path, revision=options.get("revision"))
+        return cls(resolved, load_framework_config(resolved.path), resolved)
+
+    def check_kind(self, expected: str) -> None:
+        """Refuse a folder saved as another kind of model (``"embedder"``, ``"ranker"``), naming its loader."""
+        kind = self.saved.get("kind")
+        if kind not in (None, expected):
+            loader = _LOADERS.get(str(kind), "the matching loader")
+            raise ValueError(
+                f"{self.resolved.path} holds {with_article(str(kind))}, not {with_article(expected)}; load it with {loader}."
+            )
+
+    def with_adapters(self, lora_path: str | os.PathLike[str] | None) -> Checkpoint:
+        """This checkpoint with ``lora_path`` to load on top; a folder of adapters alone (saved with
+        ``merge_lora=False``) loads the base model it names, with the folder as ``lora_path``."""
+        base, lora_path = resolve_adapter_folder(self.resolved, self.saved, lora_path)
+        return dataclasses.replace(self, base=base, lora_path=lora_path)
+
+    @cached_property
+    def config(self) -> PretrainedConfig:
+        """The transformers config of the weights that will be loaded (the base model's, for adapters)."""
+        return load_config(self.base)
+
+    @property
+    def is_decoder(self) -> bool:
+        return is_decoder_config(self.config)
+
+    @property
+    def base_model(self) -> str:
+        """The name of the base model: the one saved beside adapters, else where the weights come from."""
+        if self.lora_path is not None and self.saved.get("base_model"):
+            return str(self.saved["base_model"])
+        return self.base.reference
+
+    def setting(self, name: str, explicit: Any, fallback: Any) -> Any:
+        """An explicit argument, else the saved value, else ``fallback`` (see :func:`pick_setting`)."""
+        return pick_setting(name, explicit, self.saved, fallback)
+
+    def load(self, auto_class: Any, options: dict[str, Any], *, owner: str, model_kwargs: dict[str, Any]) -> LoadedModel:
+        """Tokenizer and weights (with ``auto_class``), LoRA adapters, on the device ``options`` ask for.
+
+        ``options`` are :class:`LoadOptions` and :class:`LoraOptions`; ``model_kwargs`` go to transformers.
+        A model with fresh adapters is to train, so half precision is refused for it.
+        """
+        use_lora = bool(options.get("use_lora", False))
+        device = pick_device(options.get("device"))
+        half = fp16_allowed(bool(options.get("use_fp16", False)), device, training=use_lora, owner=owner)
+        # An adapter folder saved by this framework holds the tokenizer it was trained with.
+        own_tokenizer = self.lora_path is not None and (self.resolved.path / "tokenizer_config.json").is_file()
+        tokenizer = load_tokenizer(self.resolved if own_tokenizer else self.base)
+        model_kwargs = {"dtype": torch.float16 if half else torch.float32, **model_kwargs}
+        model = load_weights(auto_class, self.base, **model_kwargs)
+        if self.lora_path is not None or use_lora:
+            model = attach_lora(model, self.lora_path, use_lora, options.get("lora_config"))
+        model.to(device)
+        return LoadedModel(model, tokenizer, half, use_lora)

@@ -38,6 +38,14 @@ class ResolvedModel:
     def is_gguf(self) -> bool:
         return self.gguf_file is not None
 
+    @property
+    def reference(self) -> str:
+        """A name that resolves to these files again (saved as ``base_model`` beside LoRA adapters): the
+        absolute folder, or ``.gguf`` file, of a local model; the alias or hub id otherwise."""
+        if self.origin == "local":
+            return str(self.path / self.gguf_file) if self.gguf_file is not None else str(self.path)
+        return self.name
+
 
 def _minilm() -> ResolvedModel:
     try:

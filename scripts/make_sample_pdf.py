@@ -1,4 +1,4 @@
-"""Write ``examples/data/nimbus-service-notes.pdf``, the sample PDF of the demo documents (our own text).
+"""Write ``rag_app/sample_data/nimbus-service-notes.pdf``, the sample PDF of the demo documents (our own text).
 
 The PDF is committed; this script is how it was made, so it can be changed and rebuilt:
 ``.venv/bin/python scripts/make_sample_pdf.py`` (needs ``fpdf2``, in the ``dev`` extra).
@@ -11,7 +11,7 @@ from pathlib import Path
 
 from fpdf import FPDF
 
-OUT = Path(__file__).resolve().parent.parent / "examples" / "data" / "nimbus-service-notes.pdf"
+OUT = Path(__file__).resolve().parent.parent / "rag_app" / "sample_data" / "nimbus-service-notes.pdf"
 PAGES = [
     [
         ("title", "Nimbus 3 Service Notes"),

@@ -1,4 +1,4 @@
-"""Helpers for the server tests: a scripted chat model, a service over a tiny index, and an SSE parser.
+"""Helpers for the server tests: a scripted chat model, a pipeline over a tiny index, and an SSE parser.
 
 :class:`ScriptedChat` answers with a fixed reply (and echoes the follow-up for the condense step), word by word
 when streamed, and can be held at its first token by a gate (to test what the server does while a generation is
@@ -20,13 +20,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field
-from transformers import AutoTokenizer
 
-from ingest.indexing import open_store
-from ingest.pipeline import Ingestor
 from rag_app.chain import CONDENSE_PROMPT
-from rag_app.server import RagService
-from tests.indexing_support import HashEmbeddings
+from rag_app.config import load_settings
+from rag_app.pipeline import Pipeline, build_pipeline
 
 REPLY = "The outdoor sensor takes two AA lithium batteries [1]."
 
@@ -102,12 +99,16 @@ def write_documents(folder: Path, documents: dict[str, str] = DOCUMENTS) -> list
     return paths
 
 
-def make_service(db: Path, tokenizer_dir: Path, llm: BaseChatModel | None = None, **options: Any) -> RagService:
-    """A service over a new collection in ``db``: hash embeddings, the tiny BERT tokenizer for chunking."""
-    store = open_store(db, "docs", HashEmbeddings())
-    ingestor = Ingestor(store, AutoTokenizer.from_pretrained(tokenizer_dir), chunk_size=48, chunk_overlap=4, max_tokens=64)
-    options = {"k": 4, "top_n": 2, **options}
-    return RagService(store, ingestor, llm if llm is not None else ScriptedChat(), **options)
+def make_pipeline(db: Path, encoder_dir: Path, llm: BaseChatModel | None = None, **retrieval: Any) -> Pipeline:
+    """The pipeline ``rag-app serve`` builds, over a new collection in ``db`` (nothing ingested yet), with the
+    tiny encoder as embedder and ``llm`` (default :class:`ScriptedChat`) as generator; ``retrieval`` settings
+    on top of hybrid retrieval, k 4, top_n 2, no reranker."""
+    settings = load_settings(
+        index={"db": db, "collection": "docs"},
+        ingest={"chunk_size": 48, "chunk_overlap": 4},
+        retrieval={"embedder": str(encoder_dir), "mode": "hybrid", "k": 4, "top_n": 2, "reranker": "", **retrieval},
+    )
+    return build_pipeline(settings, llm=llm if llm is not None else ScriptedChat())
 
 
 def parse_sse(text: str) -> list[tuple[str, Any]]:

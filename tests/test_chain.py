@@ -312,11 +312,43 @@ def test_stream_yields_sources_first_then_answer_pieces():
     assert functools.reduce(operator.add, chunks) == expected
 
 
+class KeywordRetriever(BaseRetriever):
+    """Returns the documents whose text holds a word of the query."""
+
+    documents: list[Document]
+
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
+        words = set(query.lower().split())
+        return [doc for doc in self.documents if words & set(doc.page_content.lower().rstrip(".").split())]
+
+
+class EchoPassagesChat(GenericFakeChatModel):
+    """Answers with the text of the first passage it was given, so each answer shows which input it belongs to."""
+
+    messages: Any = iter(())
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+        from langchain_core.outputs import ChatGeneration, ChatResult
+
+        first = split_first_passage(passages_block(messages))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(first))])
+
+
+def split_first_passage(block: str) -> str:
+    return block.split("\n\n")[0].split(") ", 1)[1]
+
+
 def test_batch_keeps_the_input_order():
-    llm, recorder = fake_llm(ANSWER, repeat=True)
-    outs = build_chain(retriever(), llm).batch([{"question": "first"}, {"question": "second"}])
-    assert [o["question"] for o in outs] == ["first", "second"]
-    assert all(o["answer"] == ANSWER for o in outs) and len(recorder.calls) == 2
+    # Each question retrieves a different document and the model echoes its first passage: an answer or a
+    # source paired with the wrong input would show.
+    llm = EchoPassagesChat()
+    chain = build_chain(KeywordRetriever(documents=DOCS), llm, top_n=1)
+    questions = ["licence", "install", "demo"]
+    outs = chain.batch([{"question": q} for q in questions])
+    assert [o["question"] for o in outs] == questions
+    assert [o["sources"][0]["source"] for o in outs] == ["LICENSE", "guide.md", "guide.pdf"]
+    assert [o["answer"] for o in outs] == ["The licence is MIT.", "Install it with pip install rag-app.",
+                                           "Run rag-app demo to try it."]
 
 
 def test_ainvoke_and_astream_match_invoke():
@@ -354,11 +386,24 @@ def test_bad_questions_fail_clearly(inputs):
         build_chain(retriever(), llm).invoke(inputs)
 
 
-def test_score_keys_match_the_retrievers():
-    from rag_app import chain
-    from retrievers.langchain import FUSED_SCORE_KEY, RELEVANCE_SCORE_KEY
+def test_importing_the_chain_loads_no_model_library():
+    # The score keys and kinds come from retrievers.names, which must not pull torch in with it.
+    import subprocess
+    import sys
 
-    assert (chain.RELEVANCE_SCORE_KEY, chain.FUSED_SCORE_KEY) == (RELEVANCE_SCORE_KEY, FUSED_SCORE_KEY)
+    code = "import sys, rag_app.chain; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_sources_score_is_the_reranker_score_else_the_fused_score():
+    llm, _ = fake_llm(ANSWER, repeat=True)
+    fused = build_chain(retriever(), llm, top_n=3).invoke({"question": "q"})
+    assert [s["score"] for s in fused["sources"]] == [0.03, 0.02, 0.01]
+    reranked = build_chain(retriever(), llm, top_n=3, reranker=TableReranker(scores={
+        d.page_content: score for d, score in zip(DOCS, [0.5, 0.9, -0.2], strict=True)})).invoke({"question": "q"})
+    assert [(s["source"], s["score"]) for s in reranked["sources"]] == [("guide.pdf", 0.9), ("guide.md", 0.5),
+                                                                       ("LICENSE", -0.2)]
 
 
 # --- citations -----------------------------------------------------------------------------------------------

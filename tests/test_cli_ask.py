@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from rag_app.chain import NO_ANSWER, SYSTEM_PROMPT
 from rag_app.cli import app
-from tests.test_assembly import DOCS, make_collection, split_passages
+from tests.test_app_pipeline import DOCS, make_collection, split_passages
 from tests.test_chain import Recorder, fake_llm, passages_block
 
 QUESTION = "How often do I descale the kettle?"
@@ -129,8 +129,9 @@ def test_ask_before_ingesting_says_what_to_do(tmp_path: Path, tiny_bow_encoder_d
                       'reranker = ""\n')
     result = runner.invoke(app, ["--config", str(config), "ask", QUESTION], env={"COLUMNS": "300"})
     assert result.exit_code == 1
-    assert "is empty: run `rag-app ingest PATH` first" in result.output
-    assert model.calls == []
+    db = tmp_path / "db"
+    assert f"no index at {db}: run `rag-app ingest PATH --db {db}` first" in " ".join(result.output.split())
+    assert model.calls == [] and not db.exists()  # said before any model loaded; no index created
 
 
 def test_a_question_too_long_for_the_prompt_is_refused(config: Path, model: Recorder):
@@ -138,3 +139,24 @@ def test_a_question_too_long_for_the_prompt_is_refused(config: Path, model: Reco
     assert result.exit_code == 2
     assert "at most 256 fit beside the passages" in result.output
     assert model.calls == []
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense"])
+def test_retrieve_shows_exactly_the_passages_ask_gives_the_model(config: Path, model: Recorder, mode: str):
+    env = {"COLUMNS": "300", "RAG_APP_RETRIEVAL__MODE": mode, "RAG_APP_RETRIEVAL__MIN_SCORE": "-inf"}
+
+    def run(*args: str, **extra: str) -> dict:
+        result = runner.invoke(app, ["--config", str(config), *args, "--json"], env={**env, **extra})
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
+
+    everything = run("retrieve", QUESTION)["results"]
+    assert len(everything) == 3  # top_n 4, three one-chunk files
+    # The second score as the threshold: both commands keep the passages scoring at least that, in order.
+    threshold = everything[1]["score"]
+    shown = run("retrieve", QUESTION, RAG_APP_RETRIEVAL__MIN_SCORE=str(threshold))["results"]
+    answered = run("ask", QUESTION, RAG_APP_RETRIEVAL__MIN_SCORE=str(threshold))["sources"]
+    assert shown == [r for r in everything if r["score"] >= threshold] and len(shown) >= 2
+    assert [(r["source"], r["page"], r["score"], r["text"]) for r in shown] == \
+        [(s["source"], s["page"], s["score"], s["text"]) for s in answered]
+    assert [text for _, _, text in given_passages(model)] == [r["text"] for r in shown]

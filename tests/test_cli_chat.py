@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from rag_app.chain import CONDENSE_PROMPT, NO_ANSWER, SYSTEM_PROMPT, build_chain
 from rag_app.chat import ChatSession, sources_line, sources_table, stream_answer
 from rag_app.cli import app
-from tests.test_assembly import make_collection, split_passages
+from tests.test_app_pipeline import make_collection, split_passages
 from tests.test_chain import ANSWER, DOCS, TableReranker, fake_llm, passages_block, retriever
 
 STANDALONE = "How do I run the rag-app demo?"
@@ -191,7 +191,7 @@ def test_stream_answer_returns_what_invoke_returns():
     llm, _ = fake_llm(ANSWER, ANSWER)
     chain = build_chain(retriever(), llm)
     pieces: list[str] = []
-    streamed = stream_answer(chain, {"question": "q"}, pieces.append)
+    streamed = stream_answer(chain.stream({"question": "q"}), pieces.append)
     assert streamed == chain.invoke({"question": "q"}) and "".join(pieces) == ANSWER
     assert sources_line(streamed["sources"]).startswith("[1] guide.md (Install) · [2] guide.pdf (page 3)")
 

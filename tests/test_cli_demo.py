@@ -15,12 +15,12 @@ from rag_app.chain import SYSTEM_PROMPT
 from rag_app.cli import app
 from rag_app.demo import QUESTION_STEPS, QUESTIONS, DemoResult
 from retrievers import resolve_model
-from tests.test_assembly import split_passages
+from tests.test_app_pipeline import split_passages
 from tests.test_chain import Recorder, fake_llm, passages_block
 
 runner = CliRunner()
 STEPS = ("load models", "ingest", *QUESTION_STEPS, "total")
-# Where the sample documents answer each question (checked by reading examples/data).
+# Where the sample documents answer each question (checked by reading rag_app/sample_data).
 EXPECTED = [
     ("nimbus-manual.md", "Factory reset", "ten seconds"),
     ("nimbus-manual.md", "Batteries", "two AA lithium batteries"),

@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 from rag_app.cli import app
 
 pytestmark = pytest.mark.integration
-SAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"
+SAMPLES = Path(__file__).resolve().parent.parent / "rag_app" / "sample_data"
 runner = CliRunner()
 
 
-def _run(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, list(args), env={"COLUMNS": "200"})
+def _run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), env={"COLUMNS": "200", **(env or {})})
     return result.exit_code, result.stdout
 
 
@@ -63,9 +63,13 @@ def test_settings_come_from_the_config_file_and_bad_ones_exit_2(tmp_path: Path) 
     assert code == 0, out
     code, out = _run("--config", str(config), "sources", "--json")
     assert json.loads(out) == [{"source": "nimbus-manual.md", "chunks": json.loads(out)[0]["chunks"]}]
-    # The command-line option wins over the file: the default collection is empty.
-    code, out = _run("--config", str(config), "sources", "--collection", "documents", "--json")
-    assert json.loads(out) == []
+    # The command-line option wins over the file: there is no default collection, and reading creates none.
+    result = runner.invoke(app, ["--config", str(config), "sources", "--collection", "documents", "--json"],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 1
+    assert f"no collection 'documents' in Chroma db {tmp_path / 'db'}" in " ".join(result.output.split())
+    code, out = _run("--config", str(config), "sources", "--json")
+    assert [row["source"] for row in json.loads(out)] == ["nimbus-manual.md"]
 
     config.write_text('[retrieval]\nmode = "sparse"\n')
     result = runner.invoke(app, ["--config", str(config), "sources"], env={"COLUMNS": "200"})
@@ -81,7 +85,9 @@ def test_retrieve_one_question_and_a_queries_file(tmp_path: Path) -> None:
     assert code == 1  # nothing ingested yet
     assert _run("ingest", str(docs), "--db", db, "--json")[0] == 0
 
-    code, out = _run("retrieve", "How do I reset the station to factory settings?", "--db", db, "--k", "2", "--json")
+    # Without the threshold, to see a second passage.
+    code, out = _run("retrieve", "How do I reset the station to factory settings?", "--db", db, "--top-n", "2",
+                     "--json", env={"RAG_APP_RETRIEVAL__MIN_SCORE": "-inf"})
     assert code == 0, out
     record = json.loads(out)
     assert record["query"] == "How do I reset the station to factory settings?"
@@ -93,9 +99,12 @@ def test_retrieve_one_question_and_a_queries_file(tmp_path: Path) -> None:
     queries = tmp_path / "q.jsonl"
     queries.write_text('{"id": "a", "query": "Which batteries does the outdoor sensor need?"}\n'
                        '{"id": "b", "query": "How long is the warranty?"}\n')
-    code, out = _run("retrieve", "--queries", str(queries), "--db", db, "--k", "1", "--json")
-    assert code == 0, out
-    lines = [json.loads(line) for line in out.splitlines()]
+    result = runner.invoke(app, ["retrieve", "--queries", str(queries), "--db", db, "--k", "1", "--json"],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "--k is deprecated" in result.stderr and "use --top-n 1" in result.stderr  # the old spelling still works
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [len(line["results"]) for line in lines] == [1, 1]
     assert [line["id"] for line in lines] == ["a", "b"]
     assert "AA lithium" in lines[0]["results"][0]["text"]
     assert lines[1]["results"][0]["source"] == "nimbus-warranty.txt"

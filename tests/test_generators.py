@@ -21,16 +21,16 @@ from rag_app.generators import (
     DEFAULT_CONTEXT_WINDOW,
     MAX_TRANSFORMERS_CONTEXT,
     TransformersChatModel,
-    _StopText,
     build_generator,
     context_window,
     llama_cpp_generator,
     token_counter,
     transformers_generator,
 )
+from rag_app.generators.transformers_chat import _StopText
 from retrievers import ModelNotFoundError
 
-SAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"
+SAMPLES = Path(__file__).resolve().parent.parent / "rag_app" / "sample_data"
 
 MESSAGES = [SystemMessage("Answer briefly."), HumanMessage("What is Python?")]
 # MESSAGES rendered by hand with tests.tiny_models.CHAT_TEMPLATE (ChatML), generation prompt included.

@@ -30,6 +30,8 @@ from rag_app.generators import (
     openai_generator,
     token_counter,
 )
+from rag_app.net import is_loopback, url_is_loopback
+from rag_app.server import security
 from retrievers import resolve_model
 
 KEY_ENV = "RAG_APP_TEST_ENDPOINT_KEY"
@@ -59,6 +61,44 @@ def test_a_loopback_endpoint_without_a_key_gets_the_placeholder(url: str, monkey
     llm = build_generator(GeneratorSettings(backend="openai", model="m", base_url=url, api_key_env=KEY_ENV))
     assert llm.openai_api_key.get_secret_value() == LOOPBACK_API_KEY
     assert llm.openai_api_base == url
+
+
+# One loopback check for the server's bind address and the endpoint's URL (rag_app.net).
+HOSTS = [
+    ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("[::1]", True), ("localhost", True),
+    (" LocalHost ", True), ("localhost.", True), ("0.0.0.0", False), ("::", False), ("[::]", False),
+    ("192.168.1.20", False), ("[2001:db8::1]", False), ("llm.example.com", False), ("localhost.example.com", False),
+    ("", False), ("[::1", False), ("not an address", False), ("127.0.0.1:8080", False),
+]
+
+
+@pytest.mark.parametrize(("host", "loopback"), HOSTS)
+def test_a_host_is_loopback_only_when_it_stays_on_this_machine(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+    assert security.is_loopback is is_loopback  # the server's spelling is the same function
+
+
+@pytest.mark.parametrize(("url", "loopback"), [
+    ("http://127.0.0.1:8080/v1", True), ("https://127.0.0.1/v1", True), ("http://[::1]:8000/v1", True),
+    ("http://localhost:11434/v1", True), ("http://LOCALHOST/v1", True), ("http://0.0.0.0:8000/v1", False),
+    ("http://[2001:db8::1]:8000/v1", False), ("https://llm.example.com/v1", False),
+    ("http://localhost.example.com/v1", False), ("http://[::1/v1", False), ("not a url", False), ("", False),
+])
+def test_a_url_is_loopback_when_its_host_is(url: str, loopback: bool) -> None:
+    assert url_is_loopback(url) is loopback
+
+
+def test_the_generators_do_not_import_the_server() -> None:
+    code = "import sys, rag_app.generators; print(sorted(m for m in sys.modules if m.startswith('rag_app.server')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("url", ["http://[::1/v1", "http://localhost.example.com/v1"])
+def test_an_endpoint_url_that_is_not_loopback_needs_its_key(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    with pytest.raises(ValueError, match=f"environment variable {KEY_ENV} is not set"):
+        openai_generator("m", base_url=url, api_key_env=KEY_ENV)
 
 
 def test_the_key_comes_from_the_named_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -174,7 +174,7 @@ def test_input_errors_name_the_argument(cross_encoder: CrossEncoderRanker) -> No
         cross_encoder.rerank(42, DOCS)
     with pytest.raises(TypeError, match=r"documents\[1\] must be a string"):
         cross_encoder.rerank(QUERY, ["ok", None])
-    with pytest.raises(TypeError, match="single string"):
+    with pytest.raises(TypeError, match="not one string"):
         cross_encoder.rerank(QUERY, "one document")
     with pytest.raises(TypeError, match=r"sentence_pairs\[1\]\[1\] \(the document\)"):
         cross_encoder.compute_score([("q", "d"), ("q", 3)])
@@ -465,12 +465,12 @@ def test_llm_left_and_right_padding_agree(llm: LLMRanker) -> None:
         llm.padding_side = "middle"
 
 
-@pytest.mark.parametrize("kind", ["cross_encoder", "colbert", "llm"])
+@pytest.mark.parametrize("kind", ["cross-encoder", "colbert", "llm"])
 def test_save_and_load_restore_settings_and_scores(
     kind: str, tiny_cross_encoder_dir: Path, tiny_encoder_dir: Path, tiny_decoder_dir: Path, tmp_path: Path
 ) -> None:
     settings = {"max_length": 48, "window_overlap": 6, "query_instruction": "query: ", "document_instruction": "passage: {}"}
-    if kind == "cross_encoder":
+    if kind == "cross-encoder":
         ranker = AutoModelForRanking.from_pretrained(tiny_cross_encoder_dir, **settings)
     elif kind == "colbert":
         with pytest.warns(UserWarning, match="random projection"):
@@ -484,7 +484,7 @@ def test_save_and_load_restore_settings_and_scores(
     scores = ranker.compute_score(pairs)
     ranker.save_pretrained(tmp_path / "saved")
     saved = json.loads((tmp_path / "saved" / FRAMEWORK_CONFIG).read_text())
-    assert saved["kind"] == "ranker" and saved["ranker_kind"] == kind
+    assert saved["kind"] == "ranker" and saved["ranker_kind"] == kind  # the RerankerKind value
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # reloading needs no arguments and warns about nothing
         again = AutoModelForRanking.from_pretrained(tmp_path / "saved")
@@ -520,9 +520,9 @@ def test_embedder_and_ranker_folders_are_not_confused(tiny_encoder_dir: Path, ti
     CrossEncoderRanker.from_pretrained(tiny_cross_encoder_dir).save_pretrained(tmp_path / "ranker")
     with pytest.raises(ValueError, match="holds a ranker, not an embedder"):
         AutoModelForEmbedding.from_pretrained(tmp_path / "ranker")
-    with pytest.raises(ValueError, match="holds a cross_encoder ranker, not a colbert one; load it with CrossEncoderRanker"):
+    with pytest.raises(ValueError, match="holds a cross-encoder ranker, not a colbert one; load it with CrossEncoderRanker"):
         ColBERT.from_pretrained(tmp_path / "ranker")
-    with pytest.raises(ValueError, match="holds a cross_encoder ranker, but causal_lm=True was passed"):
+    with pytest.raises(ValueError, match="holds a cross-encoder ranker, but causal_lm=True was passed"):
         AutoModelForRanking.from_pretrained(tmp_path / "ranker", causal_lm=True)
 
 

@@ -1,5 +1,6 @@
 """retrieval.min_score: validation, resolution per reranker (calibrated table, explicit value, -inf), the
-threshold in RetrievalStack.search and build_retrieval, and NO_ANSWER through the chain without a model call."""
+threshold in PassageRetriever over dense and hybrid candidates, and NO_ANSWER through the chain without a model
+call."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from langchain_core.vectorstores import InMemoryVectorStore
 from rag_app import retrieval
 from rag_app.chain import NO_ANSWER, build_chain
 from rag_app.config import RetrievalSettings, load_settings
-from rag_app.retrieval import CALIBRATED_MIN_SCORES, RetrievalStack, build_retrieval, min_score_for
+from rag_app.retrieval import CALIBRATED_MIN_SCORES, PassageRetriever, build_candidates, min_score_for
 from tests.test_chain import FixedRetriever, TableReranker, fake_llm
 
 
@@ -57,22 +58,34 @@ def test_an_explicit_min_score_overrides_and_minus_inf_turns_it_off() -> None:
     assert min_score_for(load_settings(retrieval={"min_score": -math.inf})) is None
 
 
-def _stack(min_score: float | None, reranker: Any = None, top_n: int = 2) -> RetrievalStack:
-    return RetrievalStack(index=None, retriever=FixedRetriever(documents=DOCS), reranker=reranker,  # type: ignore[arg-type]
-                          top_n=top_n, min_score=min_score)
+def _passages(min_score: float | None, reranker: Any = None, top_n: int = 2) -> PassageRetriever:
+    return PassageRetriever(candidates=FixedRetriever(documents=DOCS), reranker=reranker, top_n=top_n,
+                            min_score=min_score)
 
 
-def test_search_drops_passages_below_min_score_when_asked() -> None:
+def test_passage_retriever_reranks_keeps_top_n_then_drops_passages_below_min_score() -> None:
     reranker = TableReranker(scores=SCORES)
     both = ["Pip installs packages.", "Venv makes environments."]
-    assert [d.page_content for d in _stack(None, reranker).search("q", apply_min_score=True)] == both
-    assert [d.page_content for d in _stack(0.5, reranker).search("q", apply_min_score=True)] == ["Pip installs packages."]
-    assert [d.page_content for d in _stack(0.5, reranker).search("q")] == both  # shown, with their scores
-    assert _stack(0.95, reranker).search("q", apply_min_score=True) == []
+    assert [d.page_content for d in _passages(None, reranker).invoke("q")] == both
+    assert [d.page_content for d in _passages(0.5, reranker).invoke("q")] == ["Pip installs packages."]
+    assert _passages(0.95, reranker).invoke("q") == []
+    # top_n cuts before the threshold: the third passage (0.1) never comes back, whatever the threshold.
+    assert [d.page_content for d in _passages(0.05, reranker, top_n=2).invoke("q")] == both
+    assert [d.metadata["relevance_score"] for d in _passages(None, reranker, top_n=3).invoke("q")] == [0.9, 0.4, 0.1]
     # Without a reranker the fused score is compared; a passage with no score at all is kept.
     fused = [d.model_copy(update={"metadata": {**d.metadata, "fused_score": s}}) for d, s in zip(DOCS, (0.03, 0.01, None), strict=True)]
-    stack = RetrievalStack(index=None, retriever=FixedRetriever(documents=fused), reranker=None, top_n=3, min_score=0.02)  # type: ignore[arg-type]
-    assert [d.page_content for d in stack.search("q", apply_min_score=True)] == ["Pip installs packages.", "Bread needs flour."]
+    passages = PassageRetriever(candidates=FixedRetriever(documents=fused), top_n=3, min_score=0.02)
+    assert [d.page_content for d in passages.invoke("q")] == ["Pip installs packages.", "Bread needs flour."]
+
+
+def test_with_top_n_keeps_more_passages_and_raises_the_candidates_k() -> None:
+    from rag_app.retrieval import DenseRetriever
+
+    store = InMemoryVectorStore(DeterministicFakeEmbedding(size=8))
+    passages = PassageRetriever(candidates=DenseRetriever(vectorstore=store, k=3), top_n=2)
+    wider = passages.with_top_n(5)
+    assert (wider.top_n, wider.candidates.k) == (5, 5) and (passages.top_n, passages.candidates.k) == (2, 3)
+    assert passages.with_top_n(None) is passages and passages.with_top_n(3).candidates.k == 3
 
 
 class _StoreWithGet(InMemoryVectorStore):
@@ -88,38 +101,37 @@ class _StoreWithGet(InMemoryVectorStore):
                 "metadatas": [d["metadata"] for d in docs]}
 
 
-@pytest.fixture
-def fake_index(monkeypatch: pytest.MonkeyPatch) -> None:
-    """build_retrieval over an in-memory store holding DOCS, embedded with deterministic random vectors."""
+def _over_fake_index(settings: Any) -> PassageRetriever:
+    """The passage retriever of ``settings`` over an in-memory store holding DOCS, embedded with deterministic
+    random vectors (a reader's ``vector_store`` and ``chunks``)."""
     store = _StoreWithGet(DeterministicFakeEmbedding(size=16))
     store.add_documents(DOCS, ids=["a", "b", "c"])
-    handle = SimpleNamespace(store=SimpleNamespace(vector_store=store, location="memory", count=lambda: len(DOCS)))
-    monkeypatch.setattr(retrieval, "open_index", lambda *args, **kwargs: handle)
+    reader = SimpleNamespace(vector_store=store, chunks=lambda: [d.model_copy(update={"id": i}) for d, i in zip(DOCS, "abc", strict=True)])
+    return PassageRetriever(candidates=build_candidates(settings, reader), top_n=settings.retrieval.top_n,  # type: ignore[arg-type]
+                            min_score=min_score_for(settings))
 
 
-@pytest.mark.usefixtures("fake_index")
 def test_dense_retrieval_scores_by_cosine_and_applies_the_calibrated_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(CALIBRATED_MIN_SCORES, ("minilm", "dense"), 0.99)
-    stack = build_retrieval(load_settings(retrieval={"mode": "dense", "reranker": "", "top_n": 3, "k": 3}))
-    assert isinstance(stack.retriever, retrieval.DenseRetriever) and stack.min_score == 0.99
-    ranked = stack.retriever.invoke("Venv makes environments.")
+    stack = _over_fake_index(load_settings(retrieval={"mode": "dense", "reranker": "", "top_n": 3, "k": 3}))
+    assert isinstance(stack.candidates, retrieval.DenseRetriever) and stack.min_score == 0.99
+    ranked = stack.candidates.invoke("Venv makes environments.")
     assert ranked[0].page_content == "Venv makes environments."
     assert ranked[0].metadata["relevance_score"] == pytest.approx(1.0)  # the same text: cosine 1
     assert all(d.metadata["relevance_score"] < 0.99 for d in ranked[1:])
-    assert [d.page_content for d in stack.search("Venv makes environments.", apply_min_score=True)] == ["Venv makes environments."]
-    assert stack.search("Something else entirely", apply_min_score=True) == []  # nothing reaches 0.99
+    assert [d.page_content for d in stack.invoke("Venv makes environments.")] == ["Venv makes environments."]
+    assert stack.invoke("Something else entirely") == []  # nothing reaches 0.99
 
 
-@pytest.mark.usefixtures("fake_index")
-def test_hybrid_retrieval_thresholds_the_fused_score_only_when_asked() -> None:
-    stack = build_retrieval(load_settings(retrieval={"mode": "hybrid", "reranker": "", "top_n": 3, "k": 3}))
-    assert stack.min_score is None and len(stack.search("pip installs packages")) == 3
+def test_hybrid_retrieval_has_no_calibrated_threshold_and_takes_an_explicit_one() -> None:
+    stack = _over_fake_index(load_settings(retrieval={"mode": "hybrid", "reranker": "", "top_n": 3, "k": 3}))
+    assert stack.min_score is None and len(stack.invoke("pip installs packages")) == 3
     # BM25 and dense agree on the exact match (fused 2/61); the others rank lower in one list or both.
     threshold = 2 / 61 - 1e-9
-    stack = build_retrieval(load_settings(retrieval={"mode": "hybrid", "reranker": "", "top_n": 3, "k": 3,
-                                                     "min_score": threshold}))
+    stack = _over_fake_index(load_settings(retrieval={"mode": "hybrid", "reranker": "", "top_n": 3, "k": 3,
+                                                      "min_score": threshold}))
     assert stack.min_score == threshold
-    assert [d.page_content for d in stack.search("Pip installs packages.", apply_min_score=True)] == ["Pip installs packages."]
+    assert [d.page_content for d in stack.invoke("Pip installs packages.")] == ["Pip installs packages."]
 
 
 def test_chain_answers_no_answer_without_calling_the_model_below_the_threshold() -> None:

@@ -8,24 +8,26 @@ no bundled model."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from ingest.pipeline import IngestReport
-from rag_app.chain import NO_ANSWER
+from rag_app.chain import NO_ANSWER, SOURCE_FIELDS
 from rag_app.config import Settings, load_settings
-from rag_app.server import RagService, UnsafeBindError, check_bind, create_app
+from rag_app.pipeline import Pipeline, build_pipeline
+from rag_app.server import UnsafeBindError, check_bind, create_app
 from rag_app.server.security import authorization_error
-from rag_app.server.service import SOURCE_FIELDS
 from rag_app.server.uploads import safe_filename
 from rag_app.server.worker import ModelWorker
-from tests.server_support import DOCUMENTS, REPLY, ScriptedChat, make_service, parse_sse
+from tests.server_support import DOCUMENTS, REPLY, ScriptedChat, make_pipeline, parse_sse
 
 QUESTION = "Which batteries does the outdoor sensor take?"
 TOKEN = "test-token-0123456789abcdef"
@@ -42,14 +44,14 @@ def _settings(tmp_path: Path, **server: object) -> Settings:
 
 
 @pytest.fixture()
-def service(tmp_path: Path, tiny_encoder_dir: Path) -> RagService:
-    svc = make_service(tmp_path / "db", tiny_encoder_dir)
+def service(tmp_path: Path, tiny_encoder_dir: Path) -> Pipeline:
+    svc = make_pipeline(tmp_path / "db", tiny_encoder_dir)
     yield svc
     svc.close()
 
 
 @pytest.fixture()
-def client(tmp_path: Path, service: RagService) -> TestClient:
+def client(tmp_path: Path, service: Pipeline) -> TestClient:
     with TestClient(create_app(service, _settings(tmp_path))) as test_client:
         yield test_client
 
@@ -71,13 +73,13 @@ def _ingest(client: TestClient, documents: dict[str, str | bytes] = DOCUMENTS, *
 # ---- ingest, sources, ask ------------------------------------------------------------------------------
 
 
-def test_ingest_reports_like_the_cli_and_keeps_the_uploads(client: TestClient, service: RagService, tmp_path: Path) -> None:
+def test_ingest_reports_like_the_cli_and_keeps_the_uploads(client: TestClient, service: Pipeline, tmp_path: Path) -> None:
     response = _ingest(client)
     assert response.status_code == 200, response.text
     report = response.json()
     assert set(report) == set(IngestReport().to_json()) | {"uploads"}  # the keys of `rag-app ingest --json`
     assert report["files_ingested"] == 2 and report["files_unchanged"] == 0 and report["files_failed"] == []
-    assert report["chunks_added"] == report["chunks_total"] == service.store.count() > 2
+    assert report["chunks_added"] == report["chunks_total"] == service.reader.count() > 2
     assert report["uploads"] == [{"filename": "sensor.md", "source": "sensor.md"},
                                  {"filename": "kettle.txt", "source": "kettle.txt"}]
     stored = _uploaded(tmp_path)
@@ -85,7 +87,7 @@ def test_ingest_reports_like_the_cli_and_keeps_the_uploads(client: TestClient, s
     assert stored[1].read_text() == DOCUMENTS["sensor.md"]
 
     sources = client.get("/api/sources").json()
-    assert sources == [{"source": source, "chunks": count} for source, count in service.store.sources()]
+    assert sources == [{"source": source, "chunks": count} for source, count in service.sources()]
     assert [s["source"] for s in sources] == ["kettle.txt", "sensor.md"]
 
     again = _ingest(client).json()  # the same bytes again: unchanged, nothing embedded, new copies kept
@@ -93,7 +95,7 @@ def test_ingest_reports_like_the_cli_and_keeps_the_uploads(client: TestClient, s
     assert len(_uploaded(tmp_path)) == 4
 
 
-def test_ask_answers_from_the_uploaded_documents_in_the_cli_json(client: TestClient, service: RagService) -> None:
+def test_ask_answers_from_the_uploaded_documents_in_the_cli_json(client: TestClient, service: Pipeline) -> None:
     before = client.post("/api/ask", json={"question": QUESTION})
     assert before.json() == {"answer": NO_ANSWER, "sources": [], "citations": [], "unknown_citations": []}
     assert service.llm.calls == []
@@ -110,9 +112,9 @@ def test_ask_answers_from_the_uploaded_documents_in_the_cli_json(client: TestCli
     assert all(s["text"] in prompt for s in body["sources"])
     assert body["citations"] and all(set(c["ids"]) <= {1, 2} for c in body["citations"])  # as `ask --json`
 
-    one = client.post("/api/ask", json={"question": QUESTION, "k": 1}).json()
+    one = client.post("/api/ask", json={"question": QUESTION, "top_n": 1}).json()
     assert len(one["sources"]) == 1 and one["sources"][0] == body["sources"][0]
-    more = client.post("/api/ask", json={"question": QUESTION, "k": 6}).json()
+    more = client.post("/api/ask", json={"question": QUESTION, "top_n": 6}).json()
     assert len(more["sources"]) == service.chunk_count == 4  # all four chunks, though 6 were asked for
     assert {s["source"] for s in more["sources"]} == {"sensor.md", "kettle.txt"}
 
@@ -127,7 +129,7 @@ def test_remove_a_source_and_unknown_sources(client: TestClient) -> None:
     spaced = client.delete("/api/sources/setup%20notes.md")
     assert spaced.status_code == 200 and spaced.json()["source"] == "setup notes.md"
     assert [s["source"] for s in client.get("/api/sources").json()] == ["kettle.txt"]
-    answer = client.post("/api/ask", json={"question": QUESTION, "k": 6}).json()
+    answer = client.post("/api/ask", json={"question": QUESTION, "top_n": 6}).json()
     assert answer["sources"] and {s["source"] for s in answer["sources"]} == {"kettle.txt"}  # retriever rebuilt
 
     again = client.delete("/api/sources/sensor.md")
@@ -137,14 +139,24 @@ def test_remove_a_source_and_unknown_sources(client: TestClient) -> None:
     assert nested.status_code == 404 and "'manuals/old.pdf'" in nested.json()["detail"]
 
 
-def test_dense_mode_scores_passages_by_similarity(tmp_path: Path, tiny_encoder_dir: Path) -> None:
-    service = make_service(tmp_path / "db", tiny_encoder_dir, hybrid=False)
+@pytest.mark.parametrize("mode", ["dense", "hybrid"])
+def test_dense_mode_scores_passages_by_similarity(tmp_path: Path, tiny_encoder_dir: Path, mode: str) -> None:
+    service = make_pipeline(tmp_path / "db", tiny_encoder_dir, mode=mode)
     with TestClient(create_app(service, _settings(tmp_path))) as client:
         _ingest(client)
-        sources = client.post("/api/ask", json={"question": QUESTION, "k": 3}).json()["sources"]
-        scores = [s["score"] for s in sources]
-        assert len(scores) == 3 and scores == sorted(scores, reverse=True)
-        assert all(-1.0 <= score <= 1.0 for score in scores)  # cosine similarities, not fused ranks
+        sources = client.post("/api/ask", json={"question": QUESTION, "top_n": 3}).json()["sources"]
+    # The cosine similarity of the question and each passage's stored vector, computed here.
+    stored = service.reader.vector_store.get(include=["documents", "embeddings"])
+    vectors = {text: np.asarray(vector) for text, vector in zip(stored["documents"], stored["embeddings"], strict=True)}
+    query = np.asarray(service.reader.vector_store.embeddings.embed_query(QUESTION))
+    cosine = [float(query @ vectors[s["text"]] / np.linalg.norm(query) / np.linalg.norm(vectors[s["text"]]))
+              for s in sources]
+    scores = [s["score"] for s in sources]
+    assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+    if mode == "dense":
+        assert scores == pytest.approx(cosine, abs=1e-5)
+    else:  # reciprocal-rank fusion: at most 2/61, never the cosine
+        assert all(0 < score <= 2 / 61 for score in scores) and scores != pytest.approx(cosine, abs=1e-3)
     service.close()
 
 
@@ -152,10 +164,10 @@ def test_dense_mode_scores_passages_by_similarity(tmp_path: Path, tiny_encoder_d
 def test_from_settings_serves_the_bundled_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from rag_app.retrieval import min_score_for
 
-    samples = Path(__file__).resolve().parent.parent / "examples" / "data"
+    samples = Path(__file__).resolve().parent.parent / "rag_app" / "sample_data"
     settings = load_settings(index={"db": tmp_path / "db"}, generator={"max_new_tokens": 24})
-    service = RagService.from_settings(settings)
-    assert service.min_score == min_score_for(settings) and service.max_question_tokens is not None
+    service = build_pipeline(settings)
+    assert service.min_score == min_score_for(settings) == 0.45 and service.state == "missing"
     with TestClient(create_app(service, settings)) as client:
         files = [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in sorted(samples.iterdir())]
         report = client.post("/api/ingest", files=files).json()
@@ -166,10 +178,26 @@ def test_from_settings_serves_the_bundled_models(tmp_path: Path, monkeypatch: py
     service.close()
 
 
+def test_k_is_the_deprecated_spelling_of_top_n(client: TestClient) -> None:
+    assert client.get("/api/health").json()["index"] == "missing"
+    _ingest(client)
+    assert client.get("/api/health").json()["index"] == "ready"
+    new = client.post("/api/ask", json={"question": QUESTION, "top_n": 3})
+    old = client.post("/api/ask", json={"question": QUESTION, "k": 3})
+    assert new.status_code == old.status_code == 200
+    assert len(new.json()["sources"]) == 3 and new.json()["sources"] == old.json()["sources"]
+    assert "deprecation" not in new.headers
+    assert old.headers["deprecation"] == "true" and "now spelled `top_n`" in old.headers["warning"]
+    both = client.post("/api/ask", json={"question": QUESTION, "k": 3, "top_n": 3})
+    assert both.status_code == 422 and "give top_n only" in both.json()["detail"]
+    fields = client.get("/openapi.json").json()["components"]["schemas"]["AskRequest"]["properties"]
+    assert fields["k"].get("deprecated") is True and "deprecated" not in fields["top_n"]
+
+
 # ---- chat ------------------------------------------------------------------------------------------------
 
 
-def test_chat_streams_tokens_then_sources_and_keeps_the_history(client: TestClient, service: RagService) -> None:
+def test_chat_streams_tokens_then_sources_and_keeps_the_history(client: TestClient, service: Pipeline) -> None:
     _ingest(client)
     first = client.post("/api/chat", json={"question": QUESTION})
     assert first.status_code == 200 and first.headers["content-type"].startswith("text/event-stream")
@@ -195,7 +223,7 @@ def test_chat_streams_tokens_then_sources_and_keeps_the_history(client: TestClie
 
 
 def test_a_model_failure_is_reported_not_fatal(tmp_path: Path, tiny_encoder_dir: Path) -> None:
-    service = make_service(tmp_path / "db", tiny_encoder_dir, ScriptedChat(fail_after_first_token=True))
+    service = make_pipeline(tmp_path / "db", tiny_encoder_dir, ScriptedChat(fail_after_first_token=True))
     with TestClient(create_app(service, _settings(tmp_path)), raise_server_exceptions=False) as client:
         _ingest(client)
         events = parse_sse(client.post("/api/chat", json={"question": QUESTION}).text)
@@ -218,7 +246,7 @@ def test_bad_json_missing_and_invalid_fields(client: TestClient) -> None:
     cases = {
         "{}": "body.question: Field required",
         '{"question": "   "}': "body.question: Value error, must not be blank",
-        '{"question": "q", "k": 0}': "body.k: Input should be greater than or equal to 1",
+        '{"question": "q", "top_n": 0}': "body.top_n: Input should be greater than or equal to 1",
         '{"qestion": "typo"}': "body.qestion: Extra inputs are not permitted",
         '["question"]': "body: Input should be a valid dictionary or object",
     }
@@ -232,7 +260,8 @@ def test_bad_json_missing_and_invalid_fields(client: TestClient) -> None:
 
 
 def test_a_question_longer_than_the_prompt_keeps_is_refused(tmp_path: Path, tiny_encoder_dir: Path) -> None:
-    service = make_service(tmp_path / "db", tiny_encoder_dir, max_question_tokens=10)
+    service = make_pipeline(tmp_path / "db", tiny_encoder_dir)
+    service.budget = dataclasses.replace(service.budget, question_tokens=10)
     with TestClient(create_app(service, _settings(tmp_path))) as client:
         response = client.post("/api/ask", json={"question": "word " * 20})
         assert response.status_code == 422
@@ -246,7 +275,7 @@ def test_a_question_longer_than_the_prompt_keeps_is_refused(tmp_path: Path, tiny
 
 
 def test_upload_limits_types_and_missing_files(tmp_path: Path, tiny_encoder_dir: Path) -> None:
-    service = make_service(tmp_path / "db", tiny_encoder_dir)
+    service = make_pipeline(tmp_path / "db", tiny_encoder_dir)
     settings = _settings(tmp_path, max_upload_mb=0.001, max_upload_files=3)  # 1048 bytes
     with TestClient(create_app(service, settings)) as client:
         big = _ingest(client, {"small.txt": "fine", "big.txt": "x" * 2000})
@@ -267,7 +296,7 @@ def test_upload_limits_types_and_missing_files(tmp_path: Path, tiny_encoder_dir:
         assert missing.status_code == 422 and "body.files: Field required" in missing.json()["detail"]
         not_a_file = client.post("/api/ingest", data={"files": "just text"})
         assert not_a_file.status_code == 422 and "body.files" in not_a_file.json()["detail"]
-        assert service.store.count() == 0
+        assert service.state == "missing" and service.chunk_count == 0
     service.close()
 
 
@@ -322,7 +351,7 @@ def test_ingest_streams_progress_then_the_report(client: TestClient) -> None:
 # ---- the token -------------------------------------------------------------------------------------------
 
 
-def test_every_route_but_health_needs_the_token(tmp_path: Path, service: RagService) -> None:
+def test_every_route_but_health_needs_the_token(tmp_path: Path, service: Pipeline) -> None:
     with TestClient(create_app(service, _settings(tmp_path, api_token=TOKEN))) as client:
         assert client.get("/api/health").status_code == 200
         assert client.get("/").status_code == 200  # the page holds no data; it asks for the token
@@ -353,7 +382,7 @@ def test_every_route_but_health_needs_the_token(tmp_path: Path, service: RagServ
         assert client.delete("/api/sources/sensor.md", headers=good).status_code == 200
 
 
-def test_the_environment_token_wins_and_binding_needs_one(tmp_path: Path, service: RagService,
+def test_the_environment_token_wins_and_binding_needs_one(tmp_path: Path, service: Pipeline,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAG_APP_API_TOKEN", TOKEN)
     with TestClient(create_app(service, _settings(tmp_path, api_token="config-token-0123456789"))) as client:
@@ -392,7 +421,7 @@ def _in_thread(fn):  # noqa: ANN001, ANN202
 def test_health_answers_while_a_generation_runs_and_generations_queue(tmp_path: Path, tiny_encoder_dir: Path) -> None:
     gate = threading.Event()
     llm = ScriptedChat(gate=gate)
-    service = make_service(tmp_path / "db", tiny_encoder_dir, llm)
+    service = make_pipeline(tmp_path / "db", tiny_encoder_dir, llm)
     with TestClient(create_app(service, _settings(tmp_path, max_queue=2))) as client:
         _ingest(client)
         first, first_result = _in_thread(lambda: client.post("/api/ask", json={"question": QUESTION}))
@@ -459,7 +488,7 @@ def test_the_worker_stops_a_stream_whose_consumer_left_and_passes_errors_on() ->
 # ---- CORS, page, schema ----------------------------------------------------------------------------------
 
 
-def test_cors_is_off_by_default_and_configurable(tmp_path: Path, service: RagService) -> None:
+def test_cors_is_off_by_default_and_configurable(tmp_path: Path, service: Pipeline) -> None:
     preflight = {"Origin": "http://app.example", "Access-Control-Request-Method": "POST"}
     with TestClient(create_app(service, _settings(tmp_path))) as client:
         response = client.get("/api/health", headers={"Origin": "http://app.example"})

@@ -22,7 +22,7 @@ import uvicorn
 
 from rag_app.config import load_settings
 from rag_app.server import create_app
-from tests.server_support import REPLY, ScriptedChat, make_service
+from tests.server_support import REPLY, ScriptedChat, make_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +46,7 @@ def _free_port() -> int:
 @pytest.fixture()
 def server_url(tmp_path: Path, tiny_encoder_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.delenv("RAG_APP_API_TOKEN", raising=False)
-    service = make_service(tmp_path / "db", tiny_encoder_dir, ScriptedChat(delay=0.15))
+    service = make_pipeline(tmp_path / "db", tiny_encoder_dir, ScriptedChat(delay=0.15))
     settings = load_settings(index={"db": tmp_path / "db"}, server={"api_token": TOKEN})
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(service, settings), host="127.0.0.1", port=port, log_level="warning"))

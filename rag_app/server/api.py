@@ -22,12 +22,19 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Request, Response, UploadFile
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rag_app.server.service import public_sources
-from rag_app.server.state import ServerState, busy_error, check_question, get_state, sse
+from rag_app.chain import answer_json, public_sources
+from rag_app.server.state import (
+    PassagesField,
+    ServerState,
+    busy_error,
+    check_question,
+    get_state,
+    sse,
+)
 from rag_app.server.uploads import IncomingFile, StoredUpload, UploadError, store_uploads
 from rag_app.server.worker import Emit, QueueFull
 
@@ -39,11 +46,10 @@ State = Annotated[ServerState, Depends(get_state)]
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-class AskRequest(BaseModel):
+class AskRequest(PassagesField):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(min_length=1, max_length=4000, description="The question.")
-    k: int | None = Field(None, ge=1, le=100, description="Passages given to the model; default retrieval.top_n.")
 
     @field_validator("question")
     @classmethod
@@ -123,21 +129,24 @@ class QueueOut(BaseModel):
 
 class Health(BaseModel):
     status: str
+    index: Literal["missing", "empty", "ready"] = Field(
+        description="missing: nothing ingested yet; empty: the collection has no chunks; ready.")
     chunks: int = Field(description="Chunks the retriever searches.")
     queue: QueueOut
 
 
 @health_router.get("/health", response_model=Health, summary="Liveness; needs no token")
 async def health(state: State) -> dict[str, Any]:
-    return {"status": "ok", "chunks": state.service.chunk_count,
+    return {"status": "ok", "index": state.pipeline.state, "chunks": state.pipeline.chunk_count,
             "queue": {"pending": state.worker.pending, "running": state.worker.busy}}
 
 
 @router.post("/ask", response_model=AskResponse, summary="Answer a question (the JSON of `rag-app ask --json`)")
-async def ask(body: AskRequest, state: State) -> dict[str, Any]:
+async def ask(body: AskRequest, state: State, response: Response) -> dict[str, Any]:
     check_question(state, body.question)
+    response.headers.update(body.deprecation_headers)
     try:
-        return await state.worker.run(lambda: state.service.ask(body.question, top_n=body.k))
+        return answer_json(await state.worker.run(lambda: state.pipeline.ask(body.question, top_n=body.passages)))
     except QueueFull as exc:
         raise busy_error(exc) from None
 
@@ -155,10 +164,10 @@ async def chat(body: ChatRequest, state: State) -> StreamingResponse:
                                  "restart); omit it to start a new conversation.")
     conversation_id = body.conversation_id or conversations.new()
     history = conversations.history(conversation_id)
-    service = state.service
+    pipeline = state.pipeline
 
     def job(emit: Emit) -> None:
-        for chunk in service.stream(body.question, history, top_n=body.k):
+        for chunk in pipeline.stream(body.question, history, top_n=body.passages):
             if not emit(chunk):
                 return  # the client went away: stop generating
 
@@ -188,7 +197,8 @@ async def chat(body: ChatRequest, state: State) -> StreamingResponse:
         yield sse("sources", {"standalone_question": standalone, "sources": sources, **cited})
         yield sse("done", {"answer": answer, "conversation_id": conversation_id})
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers=SSE_HEADERS)
+    headers = {**SSE_HEADERS, **body.deprecation_headers}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
 
 
 def _report(stored: list[StoredUpload], report_json: dict[str, Any]) -> dict[str, Any]:
@@ -206,7 +216,7 @@ async def ingest(
     files: Annotated[list[UploadFile], File(description="One or more documents (PDF, HTML, Markdown, text, DOCX).")],
     state: State,
 ) -> Any:
-    worker, service, policy = state.worker, state.service, state.uploads
+    worker, pipeline, policy = state.worker, state.pipeline, state.uploads
     if worker.pending >= worker.max_pending:  # refuse before storing anything
         raise busy_error(QueueFull(f"{worker.pending} model requests are queued or running"))
     incoming = [IncomingFile(f.filename or "", f.size if f.size is not None else 0, f.file) for f in files]
@@ -219,7 +229,7 @@ async def ingest(
 
     if "text/event-stream" not in request.headers.get("accept", ""):
         try:
-            report = await worker.run(lambda: service.ingest(paths))
+            report = await worker.run(lambda: pipeline.ingest(paths))
         except QueueFull as exc:
             raise busy_error(exc) from None
         except Exception as exc:
@@ -235,7 +245,7 @@ async def ingest(
             emit({"event": "progress", "source": source, "status": status, "done": done, "total": len(paths)})
 
         # Ingest runs to its end even when the client goes away: the files are uploaded, so index them.
-        emit({"event": "report", **_report(stored, service.ingest(paths, on_file=progress).to_json())})
+        emit({"event": "report", **_report(stored, pipeline.ingest(paths, on_file=progress).to_json())})
 
     try:
         items = worker.stream(job)
@@ -256,13 +266,13 @@ async def ingest(
 
 @router.get("/sources", response_model=list[IndexedSource], summary="Indexed sources and their chunk counts")
 async def list_sources(state: State) -> list[dict[str, Any]]:
-    rows = await anyio.to_thread.run_sync(state.service.sources)
+    rows = await anyio.to_thread.run_sync(state.pipeline.sources)
     return [{"source": source, "chunks": count} for source, count in rows]
 
 
 @router.delete("/sources/{source:path}", response_model=Removed, summary="Remove one source from the index")
 async def remove_source(source: str, state: State) -> dict[str, Any]:
-    remove: Callable[[], int] = lambda: state.service.remove(source)  # noqa: E731
+    remove: Callable[[], int] = lambda: state.pipeline.remove(source)  # noqa: E731
     try:
         removed = await state.worker.run(remove)
     except QueueFull as exc:

@@ -1,8 +1,8 @@
-"""The FastAPI application: :func:`create_app` wires a ready :class:`RagService` to HTTP.
+"""The FastAPI application: :func:`create_app` wires a ready :class:`~rag_app.pipeline.Pipeline` to HTTP.
 
-The app factory takes the service (models already loaded, shared by every request) instead of building it, so
-tests inject fake chat models and tiny embedders, and ``rag-app serve`` loads the real ones once, before the
-first request. Routes: ``/api/*`` (:mod:`rag_app.server.api`), ``/v1/*`` (:mod:`rag_app.server.openai_compat`),
+The app factory takes the pipeline (models already loaded by :func:`rag_app.pipeline.build_pipeline`, shared by
+every request) instead of building it, so tests pass one over a fake chat model and a tiny embedder, and
+``rag-app serve`` loads the real ones once, before the first request. Routes: ``/api/*`` (:mod:`rag_app.server.api`), ``/v1/*`` (:mod:`rag_app.server.openai_compat`),
 the web page at ``/`` with its files under ``/static``, the OpenAPI schema at ``/openapi.json`` (and ``/docs``).
 
 Safety: with a token (``RAG_APP_API_TOKEN`` or ``server.api_token``) every ``/api`` and ``/v1`` route but
@@ -28,10 +28,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag_app.config import Settings
+from rag_app.pipeline import Pipeline
 from rag_app.server import api, openai_compat
 from rag_app.server.errors import error_response
 from rag_app.server.security import TokenGate, api_token, bearer_scheme
-from rag_app.server.service import RagService
 from rag_app.server.state import ServerState
 from rag_app.server.uploads import UploadPolicy
 from rag_app.server.worker import ModelWorker
@@ -128,14 +128,15 @@ def upload_policy(settings: Settings) -> UploadPolicy:
     )
 
 
-def create_app(service: RagService, settings: Settings | None = None, *, close_service: bool = False) -> FastAPI:
-    """The server for ``service``, configured by ``settings`` (``[server]`` and ``index.db``; default: defaults).
+def create_app(pipeline: Pipeline, settings: Settings | None = None, *, close_pipeline: bool = False) -> FastAPI:
+    """The server for ``pipeline``, configured by ``settings`` (``[server]`` and ``index.db``; default: the
+    pipeline's).
 
     The bearer token comes from ``settings`` or ``RAG_APP_API_TOKEN`` (:func:`~rag_app.server.security.api_token`).
     Binding checks are the caller's (``rag-app serve`` calls :func:`~rag_app.server.security.check_bind`).
-    ``close_service``: close the service's collection when the app shuts down.
+    ``close_pipeline``: close the pipeline (models and index) when the app shuts down.
     """
-    settings = settings or Settings()
+    settings = settings or pipeline.settings
     worker = ModelWorker(settings.server.max_queue)
     policy = upload_policy(settings)
 
@@ -143,8 +144,8 @@ def create_app(service: RagService, settings: Settings | None = None, *, close_s
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         worker.shutdown()
-        if close_service:
-            service.close()
+        if close_pipeline:
+            pipeline.close()
 
     app = FastAPI(
         title="rag-app",
@@ -152,7 +153,7 @@ def create_app(service: RagService, settings: Settings | None = None, *, close_s
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.state.rag = ServerState(service=service, worker=worker, uploads=policy)
+    app.state.rag = ServerState(pipeline=pipeline, worker=worker, uploads=policy)
     guard = [Depends(bearer_scheme)]  # documents the scheme; TokenGate enforces it before the body is read
     app.include_router(api.health_router, prefix="/api")
     app.include_router(api.router, prefix="/api", dependencies=guard)

@@ -8,7 +8,8 @@ injection rules. The model name is echoed back, whatever it is. Unknown paramete
 ``max_tokens``...) are accepted and ignored: the server's generator settings apply.
 
 Beyond OpenAI's fields: ``sources`` (the passages the answer cites, as in ``rag-app ask --json``) on the
-completion, and on the last chunk of a stream; an optional ``k`` in the request (``extra_body={"k": 6}``)
+completion, and on the last chunk of a stream; an optional ``top_n`` in the request (``extra_body={"top_n": 6}``;
+``k`` is its deprecated spelling)
 sets how many passages the model sees. Errors use OpenAI's shape, ``{"error": {"message", "type", ...}}``.
 """
 
@@ -19,13 +20,20 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Response
 from fastapi.responses import StreamingResponse
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag_app.server.service import public_sources
-from rag_app.server.state import ServerState, busy_error, check_question, get_state, sse
+from rag_app.chain import public_sources
+from rag_app.server.state import (
+    PassagesField,
+    ServerState,
+    busy_error,
+    check_question,
+    get_state,
+    sse,
+)
 from rag_app.server.worker import Emit, QueueFull
 
 __all__ = ["MODEL_ID", "router"]
@@ -54,14 +62,13 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(PassagesField):
     model_config = ConfigDict(extra="allow")  # OpenAI clients send many optional parameters; they are ignored
 
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
     n: int = Field(1, ge=1, le=1, description="Only one choice is produced.")
-    k: int | None = Field(None, ge=1, le=100, description="Passages given to the model (extension).")
 
 
 def _question_and_history(messages: list[ChatMessage]) -> tuple[str, list[BaseMessage]]:
@@ -88,26 +95,28 @@ async def models() -> dict[str, Any]:
 
 
 @router.post("/chat/completions", summary="OpenAI-compatible chat completion, answered from the documents")
-async def chat_completions(body: ChatCompletionRequest, state: State) -> Any:
+async def chat_completions(body: ChatCompletionRequest, state: State, response: Response) -> Any:
     question, history = _question_and_history(body.messages)
     check_question(state, question)
-    service, worker = state.service, state.worker
+    pipeline, worker = state.pipeline, state.worker
+    deprecated = body.deprecation_headers
+    response.headers.update(deprecated)
     completion_id, created = _completion_id(), int(time.time())
 
     if not body.stream:
         try:
-            result = await worker.run(lambda: service.ask(question, history, top_n=body.k))
+            result = await worker.run(lambda: pipeline.ask(question, history, top_n=body.passages))
         except QueueFull as exc:
             raise busy_error(exc) from None
         return {
             "id": completion_id, "object": "chat.completion", "created": created, "model": body.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": result["answer"]},
                          "finish_reason": "stop", "logprobs": None}],
-            "sources": result["sources"],
+            "sources": public_sources(result["sources"]),
         }
 
     def job(emit: Emit) -> None:
-        for chunk in service.stream(question, history, top_n=body.k):
+        for chunk in pipeline.stream(question, history, top_n=body.passages):
             if not emit(chunk):
                 return
 
@@ -137,4 +146,4 @@ async def chat_completions(body: ChatCompletionRequest, state: State) -> Any:
         yield frame({}, "stop", sources=sources)
         yield "data: [DONE]\n\n"
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", **deprecated})

@@ -7,11 +7,11 @@
 - :class:`TokenGate` (ASGI middleware) guards every API route but the health check: with a token set, a
   request needs ``Authorization: Bearer <token>``, compared in constant time (:func:`secrets.compare_digest`),
   and is refused before its body is read; without a token, everything is open (loopback only).
+- :func:`is_loopback` is :func:`rag_app.net.is_loopback` (defined there, once, for the generators too).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import secrets
 
@@ -19,6 +19,7 @@ from fastapi.security import HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rag_app.config import Settings
+from rag_app.net import is_loopback
 from rag_app.server.errors import error_response
 
 __all__ = [
@@ -42,16 +43,6 @@ def api_token(settings: Settings) -> str | None:
         settings.server.api_token.get_secret_value() if settings.server.api_token else None
     )
     return token or None
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only listens on this machine (``127.0.0.0/8``, ``::1``, ``localhost``)."""
-    if host.strip().lower() in ("localhost", "localhost.", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
-    except ValueError:  # a host name: it may resolve to any interface
-        return False
 
 
 def check_bind(host: str, token: str | None) -> None:

@@ -1,21 +1,53 @@
-"""What every route shares: the service, the model worker, the conversations and the upload policy."""
+"""What every route shares: the pipeline, the model worker, the conversations and the upload policy."""
 
 from __future__ import annotations
 
 import json
 import secrets
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import HTTPException, Request
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from pydantic import BaseModel, Field, model_validator
 
-from rag_app.server.service import RagService
+from rag_app.pipeline import Pipeline
 from rag_app.server.uploads import UploadPolicy
 from rag_app.server.worker import ModelWorker, QueueFull
 
-__all__ = ["Conversations", "ServerState", "busy_error", "check_question", "get_state", "sse"]
+__all__ = ["DEPRECATED_K", "Conversations", "PassagesField", "ServerState", "busy_error", "check_question", "get_state",
+           "sse"]
+
+DEPRECATED_K = ("`k` is deprecated: it is the number of passages given to the model, now spelled `top_n`; in the "
+                "next release `k` will mean the number of candidates retrieved, as retrieval.k does.")
+DEPRECATION_HEADERS = {"Deprecation": "true", "Warning": f'299 rag-app "{DEPRECATED_K}"'}
+
+
+class PassagesField(BaseModel):
+    """``top_n`` in a request body (passages given to the model), and ``k``, its deprecated spelling."""
+
+    top_n: int | None = Field(None, ge=1, le=100, description="Passages given to the model; default retrieval.top_n.")
+    k: int | None = Field(None, ge=1, le=100, deprecated=DEPRECATED_K, description="Deprecated spelling of top_n.")
+
+    @property
+    def passages(self) -> int | None:
+        """``top_n``, or the deprecated ``k``."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return self.top_n if self.top_n is not None else self.k
+
+    @property
+    def deprecation_headers(self) -> dict[str, str]:
+        """The headers that tell a client it used ``k``; none otherwise."""
+        return DEPRECATION_HEADERS if "k" in self.model_fields_set else {}
+
+    @model_validator(mode="after")
+    def _not_both(self) -> PassagesField:
+        if "k" in self.model_fields_set and self.top_n is not None:
+            raise ValueError("give top_n only (k is its deprecated spelling)")
+        return self
 
 
 class Conversations:
@@ -55,7 +87,7 @@ class Conversations:
 
 @dataclass
 class ServerState:
-    service: RagService
+    pipeline: Pipeline
     worker: ModelWorker
     uploads: UploadPolicy
     conversations: Conversations = field(default_factory=Conversations)
@@ -69,7 +101,7 @@ def get_state(request: Request) -> ServerState:
 def check_question(state: ServerState, question: str) -> None:
     """A 422 for a question too long for the model's window (checked before it is queued)."""
     try:
-        state.service.check_question(question)
+        state.pipeline.check_question(question)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
 

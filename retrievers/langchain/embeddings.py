@@ -23,6 +23,7 @@ from langchain_core.runnables.config import run_in_executor
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from retrievers.embedder import AutoModelForEmbedding
+from retrievers.validation import check_texts, with_positional
 
 __all__ = ["LangchainEmbedding"]
 
@@ -97,11 +98,7 @@ class LangchainEmbedding(BaseModel, Embeddings):
     _embedder: AutoModelForEmbedding = PrivateAttr()
 
     def __init__(self, model_name_or_path: str | None = None, /, **data: Any) -> None:
-        if model_name_or_path is not None:
-            if "model_name_or_path" in data:
-                raise TypeError("model_name_or_path was given twice, positionally and by keyword; give it once.")
-            data["model_name_or_path"] = model_name_or_path
-        super().__init__(**data)
+        super().__init__(**with_positional(model_name_or_path, data))
 
     @model_validator(mode="after")
     def _load(self) -> LangchainEmbedding:
@@ -151,7 +148,7 @@ class LangchainEmbedding(BaseModel, Embeddings):
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed documents (with the document instruction); one list of floats per text, in input order."""
-        texts = _check_texts(texts, "texts")
+        texts = check_texts(texts, "texts", one_string="refuse")
         if not texts:
             return []
         vectors = self._embedder.encode_documents(texts, **self._encode_options())  # (N, H)
@@ -172,12 +169,3 @@ class LangchainEmbedding(BaseModel, Embeddings):
         """:meth:`embed_query` in a worker thread, so the event loop is not blocked while the model runs."""
         return await run_in_executor(None, self.embed_query, text)
 
-
-def _check_texts(texts: Any, name: str) -> list[str]:
-    if isinstance(texts, str):
-        raise TypeError(f"{name} must be a list of strings, not one string; wrap it: [{name}].")
-    out = list(texts)
-    for i, text in enumerate(out):
-        if not isinstance(text, str):
-            raise TypeError(f"{name}[{i}] must be a string, got {type(text).__name__}.")
-    return out

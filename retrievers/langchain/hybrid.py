@@ -35,6 +35,8 @@ from langchain_core.runnables.config import run_in_executor
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from retrievers.names import BM25_RANK_KEY, DENSE_RANK_KEY, FUSED_SCORE_KEY
+
 __all__ = [
     "BM25_RANK_KEY",
     "DENSE_RANK_KEY",
@@ -44,9 +46,6 @@ __all__ = [
     "simple_tokenize",
 ]
 
-FUSED_SCORE_KEY = "fused_score"
-BM25_RANK_KEY = "bm25_rank"
-DENSE_RANK_KEY = "dense_rank"
 
 _WORD = re.compile(r"\w+")
 

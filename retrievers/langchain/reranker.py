@@ -21,11 +21,11 @@ from langchain_core.documents import BaseDocumentCompressor, Document
 from langchain_core.runnables.config import run_in_executor
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
+from retrievers.names import RELEVANCE_SCORE_KEY
 from retrievers.rerankers.base import BaseRanker
+from retrievers.validation import with_positional
 
 __all__ = ["LangchainReranker", "RELEVANCE_SCORE_KEY"]
-
-RELEVANCE_SCORE_KEY = "relevance_score"
 
 
 class LangchainReranker(BaseDocumentCompressor):
@@ -65,11 +65,7 @@ class LangchainReranker(BaseDocumentCompressor):
     _ranker: BaseRanker = PrivateAttr()
 
     def __init__(self, model_name_or_path: str | None = None, /, **data: Any) -> None:
-        if model_name_or_path is not None:
-            if "model_name_or_path" in data:
-                raise TypeError("model_name_or_path was given twice, positionally and by keyword; give it once.")
-            data["model_name_or_path"] = model_name_or_path
-        super().__init__(**data)
+        super().__init__(**with_positional(model_name_or_path, data))
 
     @model_validator(mode="before")
     @classmethod

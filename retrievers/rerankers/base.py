@@ -10,9 +10,11 @@ This module holds what the kinds share:
 - :class:`WindowedRanker`, which validates the input, tokenizes queries and documents once, cuts every
   document into windows that leave room for the query and the special tokens, scores all windows in
   length-sorted batches and keeps each pair's best window. A kind only says how one window becomes model
-  input (``_window_item``) and how a batch of those is scored (``_score_items``).
+  input (``_window_item``) and how a batch of those is scored (``_score_items``). It also holds the
+  settings every kind loads and saves alike (maximum length, window overlap, instructions).
 
-It does not load or save models: see :mod:`retrievers.rerankers.common` and the kinds' modules.
+Opening, loading and writing checkpoints is :class:`~retrievers.pretrained.PretrainedModel`'s; what is
+particular to a kind's weights is in the kind's module.
 """
 
 from __future__ import annotations
@@ -20,15 +22,57 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Self, TypedDict, Unpack
 
 import torch
 from torch import nn
-from transformers import PreTrainedTokenizerBase
+from transformers import BatchEncoding, PreTrainedTokenizerBase
 
-from retrievers.instructions import apply_instruction, validate_instruction
+from retrievers.instructions import apply_instruction
+from retrievers.loading import Checkpoint, LoadedModel, LoadOptions
+from retrievers.names import RANKER_CHECKPOINT, RerankerKind
+from retrievers.padding import longest_first, pad_batch
+from retrievers.pretrained import PretrainedModel, eval_mode
+from retrievers.rerankers.common import DEFAULT_WINDOW_OVERLAP, check_ranker_folder, default_max_length
+from retrievers.validation import check_int, check_pairs, check_texts
 
-__all__ = ["BaseRanker", "RerankResult", "WindowedRanker", "check_pairs", "pad_batch", "split_into_windows"]
+__all__ = [
+    "BaseRanker",
+    "PairScoringRanker",
+    "RankerOptions",
+    "RerankResult",
+    "WindowSettings",
+    "WindowedRanker",
+    "check_pairs",
+    "pad_batch",
+    "split_into_windows",
+]
+
+
+class WindowSettings(TypedDict, total=False):
+    """Settings every ranker kind is built with and saves (its constructor's keywords beyond its own)."""
+
+    max_length: int
+    """Tokens of one window: the query, the document's window, the prompt and special tokens (default 512)."""
+    window_overlap: int
+    """Tokens shared by consecutive windows of a long document (default 32, at most half the document budget)."""
+    query_instruction: str | None
+    """Put in front of (or around) the query text (default: none)."""
+    document_instruction: str | None
+    """Put in front of (or around) every window of the document text (default: none)."""
+    use_fp16: bool
+    """The weights are half precision: inference only (default False)."""
+
+
+#: The saved settings every kind shares, in :meth:`WindowedRanker.settings` and when loading.
+_SHARED_SETTINGS = ("max_length", "window_overlap", "query_instruction", "document_instruction")
+
+
+class RankerOptions(LoadOptions, total=False):
+    """Keyword arguments of every ranker's ``from_pretrained``, beyond those of every loader."""
+
+    window_overlap: int | None
+    """Tokens shared by consecutive windows of a long document (default 32, at most half a window)."""
 
 
 @dataclass(frozen=True)
@@ -55,16 +99,11 @@ class BaseRanker:
         """Score ``documents`` against ``query`` and return the ``top_n`` best, best first (ties keep input order)."""
         if not isinstance(query, str):
             raise TypeError(f"query must be a string, got {type(query).__name__}.")
-        if isinstance(documents, str):
-            raise TypeError("documents must be a list of strings, got a single string; wrap it in a list.")
-        documents = list(documents)
+        documents = check_texts(documents, "documents", one_string="refuse")
         if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int)):
             raise TypeError(f"top_n must be an integer >= 0 or None; got {top_n!r}.")
         if top_n is not None and top_n < 0:
             raise ValueError(f"top_n must be >= 0 or None; got {top_n}.")
-        for i, doc in enumerate(documents):
-            if not isinstance(doc, str):
-                raise TypeError(f"documents[{i}] must be a string, got {type(doc).__name__}.")
         if not documents:
             return RerankResult([], [], [])
         scores = self.compute_score([(query, d) for d in documents], batch_size=batch_size)
@@ -86,8 +125,7 @@ def split_into_windows(ids: Sequence[int], size: int, overlap: int) -> list[list
     >>> split_into_windows(list(range(5)), size=8, overlap=2)
     [[0, 1, 2, 3, 4]]
     """
-    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise ValueError(f"size must be an integer >= 1; got {size!r}.")
+    check_int(size, "size", 1)
     if isinstance(overlap, bool) or not isinstance(overlap, int) or not 0 <= overlap < size:
         raise ValueError(f"overlap must be an integer with 0 <= overlap < size ({size}); got {overlap!r}.")
     ids = list(ids)
@@ -98,40 +136,7 @@ def split_into_windows(ids: Sequence[int], size: int, overlap: int) -> list[list
     return [ids[s : s + size] for s in starts]
 
 
-def check_pairs(sentence_pairs: Any) -> tuple[list[tuple[str, str]], bool]:
-    """Validate ``compute_score`` input: one ``(query, document)`` pair or a sequence of them.
-
-    Returns the pairs as a list and whether a single pair was given.
-    """
-    if isinstance(sentence_pairs, str):
-        raise TypeError("sentence_pairs must be a (query, document) pair or a list of pairs, got a single string.")
-    single = (
-        isinstance(sentence_pairs, tuple | list)
-        and len(sentence_pairs) == 2
-        and all(isinstance(x, str) for x in sentence_pairs)
-    )
-    raw = [sentence_pairs] if single else list(sentence_pairs)
-    pairs: list[tuple[str, str]] = []
-    for i, pair in enumerate(raw):
-        if isinstance(pair, str) or not isinstance(pair, tuple | list) or len(pair) != 2:
-            raise TypeError(f"sentence_pairs[{i}] must be a (query, document) pair of strings; got {pair!r:.80}.")
-        for j, side in enumerate(("query", "document")):
-            if not isinstance(pair[j], str):
-                raise TypeError(
-                    f"sentence_pairs[{i}][{j}] (the {side}) must be a string, got {type(pair[j]).__name__}."
-                )
-        pairs.append((pair[0], pair[1]))
-    return pairs, single
-
-
-def _check_window_settings(max_length: Any, window_overlap: Any) -> None:
-    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 4:
-        raise ValueError(f"max_length must be an integer >= 4; got {max_length!r}.")
-    if isinstance(window_overlap, bool) or not isinstance(window_overlap, int) or window_overlap < 0:
-        raise ValueError(f"window_overlap must be an integer >= 0; got {window_overlap!r}.")
-
-
-class WindowedRanker(nn.Module, BaseRanker):
+class WindowedRanker(PretrainedModel, BaseRanker):
     """Shared scoring loop: instructions, query truncation, document windows, batching, best window.
 
     A window's model input is ``frame + query + document window``, laid out by the subclass in
@@ -144,26 +149,42 @@ class WindowedRanker(nn.Module, BaseRanker):
     tokenized on its own and repeated in every window, so no window loses it.
     """
 
-    ranker_kind: str = ""
+    ranker_kind: ClassVar[RerankerKind]
+    checkpoint_kind = RANKER_CHECKPOINT
+    min_length = 4
 
-    def __init__(
-        self,
-        tokenizer: PreTrainedTokenizerBase,
-        *,
-        max_length: int,
-        window_overlap: int,
-        query_instruction: str | None = None,
-        document_instruction: str | None = None,
-        use_fp16: bool = False,
-    ) -> None:
-        nn.Module.__init__(self)
-        _check_window_settings(max_length, window_overlap)
-        self.tokenizer = tokenizer
-        self.max_length = max_length
-        self.window_overlap = window_overlap
-        self.query_instruction = validate_instruction(query_instruction, "query_instruction")
-        self.document_instruction = validate_instruction(document_instruction, "document_instruction")
-        self._fp16 = use_fp16
+    def __init__(self, model: nn.Module, tokenizer: PreTrainedTokenizerBase, **settings: Unpack[WindowSettings]) -> None:
+        unknown = sorted(set(settings) - WindowSettings.__optional_keys__)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments: {', '.join(unknown)}.")
+        super().__init__(
+            model, tokenizer, max_length=settings.get("max_length", 512),
+            query_instruction=settings.get("query_instruction"), document_instruction=settings.get("document_instruction"),
+            use_fp16=settings.get("use_fp16", False),
+        )
+        self.window_overlap = settings.get("window_overlap", DEFAULT_WINDOW_OVERLAP)
+        check_int(self.window_overlap, "window_overlap", 0)
+
+    # ------------------------------------------------------------------ loading and saving
+    @classmethod
+    def _check_checkpoint(cls, checkpoint: Checkpoint) -> None:
+        check_ranker_folder(checkpoint, cls.ranker_kind)
+
+    @classmethod
+    def _from_loaded(
+        cls, checkpoint: Checkpoint, loaded: LoadedModel, options: dict[str, Any], *, length_cap: int, **extra: Any
+    ) -> Self:
+        """A ranker of ``loaded``, with the settings every kind has (``options``, else saved, else defaults:
+        the model's length up to ``length_cap``) and the kind's own ``extra`` constructor arguments."""
+        defaults = {"max_length": default_max_length(checkpoint.config, loaded.tokenizer, length_cap),
+                    "window_overlap": DEFAULT_WINDOW_OVERLAP, "query_instruction": None, "document_instruction": None}
+        settings = {name: checkpoint.setting(name, options.get(name), defaults[name]) for name in _SHARED_SETTINGS}
+        ranker = cls(loaded.model, loaded.tokenizer, use_fp16=loaded.half, **settings, **extra)
+        return ranker.train(loaded.training)
+
+    def settings(self) -> dict[str, Any]:
+        shared = {name: getattr(self, name) for name in _SHARED_SETTINGS}
+        return {"kind": self.checkpoint_kind, "ranker_kind": self.ranker_kind.value, **shared}
 
     # ------------------------------------------------------------------ tokens
     def _ids(self, texts: Sequence[str]) -> list[list[int]]:
@@ -247,74 +268,38 @@ class WindowedRanker(nn.Module, BaseRanker):
         """
         if kwargs:
             raise TypeError(f"compute_score() got unexpected keyword arguments: {', '.join(sorted(kwargs))}.")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}.")
+        check_int(batch_size, "batch_size", 1)
         pairs, single = check_pairs(sentence_pairs)
         if not pairs:
             return []
         windows = self._pair_windows(pairs)
         items = [item for pair_items in windows for item in pair_items]
         owner = [p for p, pair_items in enumerate(windows) for _ in pair_items]
-        order = sorted(range(len(items)), key=lambda i: -self._item_length(items[i]))
         scores = torch.empty(len(items), dtype=torch.float32)
-        was_training = self.training
-        self.eval()
-        try:
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
+        with eval_mode(self):
+            for chunk in longest_first([self._item_length(item) for item in items], batch_size):
                 scores[chunk] = self._score_items([items[i] for i in chunk])  # (b,)
-        finally:
-            nn.Module.train(self, was_training)
         best = torch.full((len(pairs),), float("-inf"))
         best = best.scatter_reduce(0, torch.tensor(owner), scores, reduce="amax")  # (P,)
         values = [float(s) for s in best]
         return values[0] if single else values
 
-    # ------------------------------------------------------------------ shared plumbing
-    def train(self, mode: bool = True) -> WindowedRanker:
-        if mode and self._fp16:
-            raise RuntimeError(
-                f"This {type(self).__name__} was loaded with use_fp16=True, which is for inference only: fp16 "
-                "weights make gradients underflow. Load it in fp32 and train with fp16=True/bf16=True training "
-                "arguments."
-            )
-        return super().train(mode)
 
-    @property
-    def device(self) -> torch.device:
-        return next(self.parameters()).device
+class PairScoringRanker(WindowedRanker):
+    """A kind that reads the query and a document window as one sequence, scored by :meth:`forward`: the
+    cross-encoder and the LLM ranker. A subclass says how window items are padded into features
+    (``_collate``) and how features become scores (``forward``)."""
 
-    def base_settings(self) -> dict[str, Any]:
-        return {
-            "kind": "ranker",
-            "ranker_kind": self.ranker_kind,
-            "max_length": self.max_length,
-            "window_overlap": self.window_overlap,
-            "query_instruction": self.query_instruction,
-            "document_instruction": self.document_instruction,
-        }
+    def _collate(self, items: Sequence[Any]) -> BatchEncoding:
+        raise NotImplementedError
 
+    def tokenize_pairs(self, sentence_pairs: Sequence[tuple[str, str]]) -> BatchEncoding:
+        """Tokenize pairs for training: instructions, prompt and special tokens, the document cut to its first
+        window. The same layout :meth:`compute_score` uses, so a model trained on these features scores alike.
+        """
+        pairs, _ = check_pairs(sentence_pairs)
+        return self._collate([windows[0] for windows in self._pair_windows(pairs)])
 
-def pad_batch(
-    sequences: Sequence[Sequence[int]],
-    pad_id: int,
-    side: str = "right",
-    extra: Sequence[Sequence[int]] | None = None,
-    extra_pad: int = 0,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """Pad token id lists into ``input_ids`` (B, T) and ``attention_mask`` (B, T), plus an optional
-    parallel sequence (token type ids) padded with ``extra_pad``."""
-    if side not in ("left", "right"):
-        raise ValueError(f"padding side must be 'left' or 'right'; got {side!r}.")
-    width = max((len(s) for s in sequences), default=0)
-    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)  # (B, T)
-    mask = torch.zeros((len(sequences), width), dtype=torch.long)  # (B, T)
-    types = torch.full((len(sequences), width), extra_pad, dtype=torch.long) if extra is not None else None
-    for row, seq in enumerate(sequences):
-        n = len(seq)
-        cols = slice(width - n, width) if side == "left" else slice(0, n)
-        ids[row, cols] = torch.tensor(seq, dtype=torch.long)
-        mask[row, cols] = 1
-        if types is not None and extra is not None:
-            types[row, cols] = torch.tensor(extra[row], dtype=torch.long)
-    return ids, mask, types
+    def _score_items(self, items: list[Any]) -> torch.Tensor:
+        features = self._collate(items).to(self.device)
+        return self.forward(**features).float().cpu()  # (b,)

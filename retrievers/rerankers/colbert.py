@@ -25,41 +25,35 @@ marker tokens (use ``query_instruction``/``document_instruction``), PLAID-style 
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Unpack
 
 import torch
 from torch import nn
 from transformers import AutoModel, BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
-from retrievers.loading import (
-    fp16_allowed,
-    is_decoder_config,
-    load_config,
-    load_framework_config,
-    load_tokenizer,
-    load_weights,
-    pick_device,
-    save_framework_config,
-)
-from retrievers.model_names import ResolvedModel, resolve_model
+from retrievers.loading import Checkpoint, split_options
+from retrievers.names import RerankerKind
+from retrievers.padding import longest_first, pad_features
 from retrievers.pooling import first_token_index
-from retrievers.rerankers.base import WindowedRanker, pad_batch
-from retrievers.rerankers.common import (
-    DEFAULT_WINDOW_OVERLAP,
-    SpecialTokens,
-    check_model_kwargs,
-    check_ranker_folder,
-    default_max_length,
-    pick,
-)
-from retrievers.saving import atomic_directory
+from retrievers.pretrained import eval_mode
+from retrievers.rerankers.base import RankerOptions, WindowedRanker, WindowSettings
+from retrievers.rerankers.common import SpecialTokens, check_model_kwargs
+from retrievers.validation import check_int, check_texts
 
-__all__ = ["COLBERT_LINEAR", "ColBERT", "TokenVectors", "load_colbert_linear", "maxsim", "maxsim_matrix"]
+__all__ = [
+    "COLBERT_LINEAR",
+    "ColBERT",
+    "ColbertOptions",
+    "TokenVectors",
+    "load_colbert_linear",
+    "maxsim",
+    "maxsim_matrix",
+]
 
-_KIND = "colbert"
 COLBERT_LINEAR = "colbert_linear.pt"
 
 
@@ -153,6 +147,13 @@ def _identity_linear(hidden_size: int) -> nn.Linear:
     return linear
 
 
+class ColbertOptions(RankerOptions, total=False):
+    """Keyword arguments of :meth:`ColBERT.from_pretrained`, beyond those of every ranker."""
+
+    colbert_dim: int | None
+    """Size of a new projection (a folder without ``colbert_linear.pt``); must match the file otherwise."""
+
+
 class ColBERT(WindowedRanker):
     """Late-interaction ranker: per-token vectors and MaxSim.
 
@@ -167,28 +168,16 @@ class ColBERT(WindowedRanker):
         (q @ d[0].T).max(dim=1).values.mean()                      # = the pair's MaxSim score
     """
 
-    ranker_kind = _KIND
+    ranker_kind = RerankerKind.COLBERT
 
     def __init__(
-        self,
-        model: PreTrainedModel,
-        tokenizer: PreTrainedTokenizerBase,
-        colbert_linear: nn.Linear,
-        *,
-        max_length: int = 512,
-        window_overlap: int = DEFAULT_WINDOW_OVERLAP,
-        query_instruction: str | None = None,
-        document_instruction: str | None = None,
-        use_fp16: bool = False,
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, colbert_linear: nn.Linear,
+        **settings: Unpack[WindowSettings],
     ) -> None:
-        super().__init__(
-            tokenizer, max_length=max_length, window_overlap=window_overlap, query_instruction=query_instruction,
-            document_instruction=document_instruction, use_fp16=use_fp16,
-        )
         hidden = int(model.config.hidden_size)
         if colbert_linear.in_features != hidden:
             raise ValueError(f"colbert_linear takes {colbert_linear.in_features} features; the encoder gives {hidden}.")
-        self.model = model
+        super().__init__(model, tokenizer, **settings)
         self.colbert_linear = colbert_linear
         self.special = SpecialTokens.probe(tokenizer, pair=False)
         # bge-m3 drops the first token's vector; only do so when the tokenizer puts a special token there.
@@ -200,57 +189,28 @@ class ColBERT(WindowedRanker):
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def from_pretrained(
-        cls,
-        model_name_or_path: str | Path,
-        colbert_dim: int | None = None,
-        max_length: int | None = None,
-        query_instruction: str | None = None,
-        document_instruction: str | None = None,
-        use_fp16: bool = False,
-        device: str | torch.device | None = None,
-        window_overlap: int | None = None,
-        revision: str | None = None,
-        **model_kwargs: Any,
-    ) -> ColBERT:
+    def from_pretrained(cls, model_name_or_path: str | os.PathLike[str], **options: Unpack[ColbertOptions]) -> ColBERT:
         """Load an encoder and its ColBERT projection (see the module docstring for a folder without one).
 
         ``colbert_dim`` only chooses the size of a new projection; with ``colbert_linear.pt`` present it must
-        match the file or be left out.
+        match the file or be left out. :class:`ColbertOptions` lists the keywords.
         """
-        check_model_kwargs(model_kwargs, cls.__name__, _KIND)
-        resolved = resolve_model(model_name_or_path, revision=revision)
-        saved = load_framework_config(resolved.path)
-        check_ranker_folder(resolved.path, saved, _KIND)
-        return cls._load(resolved, saved, colbert_dim=colbert_dim, max_length=max_length,
-                         query_instruction=query_instruction, document_instruction=document_instruction,
-                         use_fp16=use_fp16, device=device, window_overlap=window_overlap, **model_kwargs)
+        return super().from_pretrained(model_name_or_path, **options)
 
     @classmethod
-    def _load(
-        cls,
-        resolved: ResolvedModel,
-        saved: dict[str, Any],
-        *,
-        colbert_dim: int | None = None,
-        max_length: int | None,
-        query_instruction: str | None,
-        document_instruction: str | None,
-        use_fp16: bool,
-        device: str | torch.device | None,
-        window_overlap: int | None,
-        **model_kwargs: Any,
-    ) -> ColBERT:
-        if colbert_dim is not None and (isinstance(colbert_dim, bool) or not isinstance(colbert_dim, int) or colbert_dim < 1):
-            raise ValueError(f"colbert_dim must be an integer >= 1 or None; got {colbert_dim!r}.")
-        config = load_config(resolved)
-        if is_decoder_config(config):
+    def _load(cls, checkpoint: Checkpoint, options: dict[str, Any]) -> ColBERT:
+        opts, model_kwargs = split_options(options, ColbertOptions)
+        check_model_kwargs(model_kwargs, cls.__name__, cls.ranker_kind)
+        colbert_dim = opts.get("colbert_dim")
+        check_int(colbert_dim, "colbert_dim", 1, allow_none=True)
+        config, path, saved = checkpoint.config, checkpoint.resolved.path, checkpoint.saved
+        if checkpoint.is_decoder:
             raise ValueError(
-                f"{resolved.path} is a causal language model ({config.model_type}); ColBERT needs an encoder "
+                f"{path} is a causal language model ({config.model_type}); ColBERT needs an encoder "
                 "(BERT, XLM-R, ...). For an LLM reranker pass causal_lm=True."
             )
         hidden = int(config.hidden_size)
-        file = resolved.path / COLBERT_LINEAR
+        file = path / COLBERT_LINEAR
         if file.is_file():
             linear = load_colbert_linear(file, hidden)
             if colbert_dim is not None and colbert_dim != linear.out_features:
@@ -265,39 +225,22 @@ class ColBERT(WindowedRanker):
                 )
         elif saved.get("colbert_dim") is not None:
             raise ValueError(
-                f"{resolved.path} was saved as a ColBERT ranker (colbert_dim={saved['colbert_dim']}) but "
+                f"{path} was saved as a ColBERT ranker (colbert_dim={saved['colbert_dim']}) but "
                 f"{COLBERT_LINEAR} is missing; restore it."
             )
         elif colbert_dim is None or colbert_dim == hidden:
             linear = _identity_linear(hidden)
         else:
             warnings.warn(
-                f"{resolved.path} has no {COLBERT_LINEAR}: a new random projection {hidden} -> {colbert_dim} is "
+                f"{path} has no {COLBERT_LINEAR}: a new random projection {hidden} -> {colbert_dim} is "
                 "initialised. Fine-tune it before ranking with it, or leave colbert_dim out to compare the "
                 "encoder's own token vectors.",
-                stacklevel=3,
+                stacklevel=4,
             )
             linear = nn.Linear(hidden, colbert_dim)
-        dev = pick_device(device)
-        half = fp16_allowed(use_fp16, dev, training=False, owner="ColBERT")
-        dtype = torch.float16 if half else torch.float32
-        tokenizer = load_tokenizer(resolved)
-        model_kwargs.setdefault("dtype", dtype)
-        model = load_weights(AutoModel, resolved, **model_kwargs)
-        model.to(dev)
-        linear.to(dev, dtype=dtype)
-        ranker = cls(
-            model,
-            tokenizer,
-            linear,
-            max_length=pick("max_length", max_length, saved, default_max_length(config, tokenizer, 512)),
-            window_overlap=pick("window_overlap", window_overlap, saved, DEFAULT_WINDOW_OVERLAP),
-            query_instruction=pick("query_instruction", query_instruction, saved, None),
-            document_instruction=pick("document_instruction", document_instruction, saved, None),
-            use_fp16=half,
-        )
-        ranker.eval()
-        return ranker
+        loaded = checkpoint.load(AutoModel, opts, owner=cls.__name__, model_kwargs=model_kwargs)
+        linear.to(loaded.model.device, dtype=torch.float16 if loaded.half else torch.float32)
+        return cls._from_loaded(checkpoint, loaded, opts, length_cap=512, colbert_linear=linear)
 
     # ------------------------------------------------------------------ tokens -> vectors
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> TokenVectors:
@@ -339,44 +282,36 @@ class ColBERT(WindowedRanker):
 
     def tokenize(self, texts: Sequence[str], is_query: bool = False) -> BatchEncoding:
         """Tokenize queries or documents for training (documents cut to ``max_length``)."""
-        texts = _check_texts(texts)
+        texts = check_texts(texts)
         seqs = self._query_sequences(texts) if is_query else self._document_sequences(texts)
-        ids, mask, _ = pad_batch(seqs, self.tokenizer.pad_token_id or 0, "right")
-        return BatchEncoding({"input_ids": ids, "attention_mask": mask})  # (B, T) each
+        return pad_features(seqs, self.tokenizer, "right")  # (B, T) each
 
     # ------------------------------------------------------------------ encoding and scoring
     def _vectors(self, sequences: list[list[int]]) -> TokenVectors:
-        ids, mask, _ = pad_batch(sequences, self.tokenizer.pad_token_id or 0, "right")
-        return self.forward(ids.to(self.device), mask.to(self.device))
+        features = pad_features(sequences, self.tokenizer, "right").to(self.device)
+        return self.forward(features["input_ids"], features["attention_mask"])
 
     @torch.inference_mode()
     def _encode(self, sequences: list[list[int]], batch_size: int) -> list[torch.Tensor]:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}.")
+        check_int(batch_size, "batch_size", 1)
         out: list[torch.Tensor] = [torch.empty(0)] * len(sequences)
-        order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i]))
-        was_training = self.training
-        self.eval()
-        try:
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
+        with eval_mode(self):
+            for chunk in longest_first([len(seq) for seq in sequences], batch_size):
                 tv = self._vectors([sequences[i] for i in chunk])
                 for row, i in enumerate(chunk):
                     out[i] = tv.vectors[row][tv.mask[row].bool()].float().cpu()  # (T_i, D)
-        finally:
-            nn.Module.train(self, was_training)
         return out
 
     def encode_queries(self, queries: str | Sequence[str], batch_size: int = 32) -> list[torch.Tensor] | torch.Tensor:
         """Token vectors of each query, (T_i, D) unit rows without [CLS] and padding. A string gives one tensor."""
         single = isinstance(queries, str)
-        out = self._encode(self._query_sequences(_check_texts(queries)), batch_size)
+        out = self._encode(self._query_sequences(check_texts(queries)), batch_size)
         return out[0] if single else out
 
     def encode_documents(self, documents: str | Sequence[str], batch_size: int = 32) -> list[torch.Tensor] | torch.Tensor:
         """Token vectors of each document's first ``max_length`` tokens, (T_i, D) unit rows, for indexing."""
         single = isinstance(documents, str)
-        out = self._encode(self._document_sequences(_check_texts(documents)), batch_size)
+        out = self._encode(self._document_sequences(check_texts(documents)), batch_size)
         return out[0] if single else out
 
     def _score_items(self, items: list[tuple[tuple[int, ...], list[int]]]) -> torch.Tensor:
@@ -390,25 +325,14 @@ class ColBERT(WindowedRanker):
 
     # ------------------------------------------------------------------ saving
     def settings(self) -> dict[str, Any]:
-        return {**self.base_settings(), "colbert_dim": self.colbert_dim}
+        return {**super().settings(), "colbert_dim": self.colbert_dim}
 
-    def save_pretrained(self, save_directory: str | Path) -> None:
-        """Write the encoder, tokenizer, ``colbert_linear.pt`` and settings; ``from_pretrained`` restores all."""
-        with atomic_directory(save_directory) as staging:
-            self.model.save_pretrained(str(staging))
-            self.tokenizer.save_pretrained(str(staging))
-            state = {k: v.detach().float().cpu() for k, v in self.colbert_linear.state_dict().items()}
-            torch.save(state, staging / COLBERT_LINEAR)
-            save_framework_config(staging, self.settings())
+    def _save_files(self, folder: Path, *, adapters_only: bool) -> None:
+        """``colbert_linear.pt`` in bge-m3's format (a float32 state dict), beside the encoder."""
+        state = {k: v.detach().float().cpu() for k, v in self.colbert_linear.state_dict().items()}
+        torch.save(state, folder / COLBERT_LINEAR)
 
     def __repr__(self) -> str:
         return (f"ColBERT(colbert_dim={self.colbert_dim}, max_length={self.max_length}, "
                 f"window_overlap={self.window_overlap}, query_instruction={self.query_instruction!r})")
 
-
-def _check_texts(texts: str | Sequence[str]) -> list[str]:
-    out = [texts] if isinstance(texts, str) else list(texts)
-    for i, t in enumerate(out):
-        if not isinstance(t, str):
-            raise TypeError(f"texts[{i}] must be a string, got {type(t).__name__}.")
-    return out

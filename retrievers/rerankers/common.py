@@ -1,88 +1,74 @@
-"""Loading helpers the reranker kinds share: saved-settings checks, option checks, special-token layout.
+"""What the reranker kinds share when they load: the checkpoint's kind, kind-only options, special tokens.
 
-- Checkpoints written by :meth:`save_pretrained` carry ``retrievers_config.json`` with ``kind: "ranker"``
-  and ``ranker_kind`` (``cross_encoder``, ``colbert`` or ``llm``); :func:`check_ranker_folder` refuses an
-  embedder's folder and a folder of another ranker kind with an error that names the right loader.
+- Checkpoints written by ``save_pretrained`` carry ``retrievers_config.json`` with ``kind: "ranker"`` and
+  ``ranker_kind`` (a :class:`~retrievers.names.RerankerKind` value; ``cross_encoder``, the spelling of
+  checkpoints saved before it, still reads); :func:`check_ranker_folder` refuses an embedder's folder and a
+  folder of another ranker kind with an error that names the right loader.
+- :func:`check_model_kwargs` refuses options of other kinds before they reach transformers.
 - :class:`SpecialTokens` learns where a tokenizer puts its special tokens (``[CLS] a [SEP] b [SEP]``,
   ``<s> a </s></s> b </s>``, a BOS only, ...) by tokenizing a probe, so windows can be assembled from token
   ids with exactly the layout ``tokenizer(query, document)`` would give, whatever the tokenizer.
 
-It does not load weights; each kind's ``from_pretrained`` does, with :mod:`retrievers.loading`.
+It does not load weights: the kinds do, through :class:`~retrievers.loading.Checkpoint`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from transformers import PretrainedConfig, PreTrainedTokenizerBase
 
-from retrievers.loading import pick_setting
-from retrievers.model_names import ResolvedModel
+from retrievers.loading import Checkpoint, with_article
+from retrievers.names import RANKER_CHECKPOINT, RERANKER_KINDS, RerankerKind
 
 __all__ = [
-    "KIND",
-    "RANKER_KINDS",
+    "DEFAULT_WINDOW_OVERLAP",
+    "KIND_OPTIONS",
     "SpecialTokens",
     "check_model_kwargs",
     "check_ranker_folder",
     "default_max_length",
-    "name_of",
-    "pick",
     "with_article",
 ]
 
-KIND = "ranker"
-RANKER_KINDS = ("cross_encoder", "colbert", "llm")
-_CLASS_OF = {"cross_encoder": "CrossEncoderRanker", "colbert": "ColBERT", "llm": "LLMRanker"}
 # Options that belong to one kind only: given to another kind they would reach transformers'
 # from_pretrained, which silently stores unknown keyword arguments on the model config.
-KIND_OPTIONS = {
-    "colbert": ("colbert_dim",),
-    "llm": ("prompt_template", "instruction", "yes_token", "use_chat_template", "padding_side", "use_lora",
-            "lora_path", "lora_config"),
+KIND_OPTIONS: dict[RerankerKind, tuple[str, ...]] = {
+    RerankerKind.COLBERT: ("colbert_dim",),
+    RerankerKind.LLM: ("prompt_template", "instruction", "yes_token", "use_chat_template", "padding_side", "use_lora",
+                       "lora_path", "lora_config"),
 }
 DEFAULT_WINDOW_OVERLAP = 32
 
 
-pick = pick_setting
-
-
-def check_ranker_folder(path: Path, saved: dict[str, Any], expected: str | None) -> str | None:
+def check_ranker_folder(checkpoint: Checkpoint, expected: RerankerKind | None) -> RerankerKind | None:
     """Refuse folders that hold something else; return the saved ranker kind (or None)."""
-    kind = saved.get("kind")
-    if kind not in (None, KIND):
-        loader = "AutoModelForEmbedding" if kind == "embedder" else "the matching loader"
-        raise ValueError(f"{path} holds {with_article(str(kind))}, not a ranker; load it with {loader}.")
-    ranker_kind = saved.get("ranker_kind")
-    if ranker_kind is not None and ranker_kind not in RANKER_KINDS:
+    checkpoint.check_kind(RANKER_CHECKPOINT)
+    path, saved = checkpoint.resolved.path, checkpoint.saved
+    if saved.get("ranker_kind") is None:
+        return None
+    try:
+        kind = RerankerKind(saved["ranker_kind"])
+    except ValueError:
+        raise ValueError(f"{path}: retrievers_config.json has ranker_kind={saved['ranker_kind']!r}; expected one of "
+                         f"{', '.join(RERANKER_KINDS)}.") from None
+    if expected is not None and kind != expected:
         raise ValueError(
-            f"{path}: retrievers_config.json has ranker_kind={ranker_kind!r}; expected one of {', '.join(RANKER_KINDS)}."
+            f"{path} holds {with_article(kind)} ranker, not {with_article(expected)} one; load it with "
+            f"{kind.class_name}.from_pretrained or AutoModelForRanking.from_pretrained."
         )
-    if expected is not None and ranker_kind is not None and ranker_kind != expected:
-        raise ValueError(
-            f"{path} holds {with_article(ranker_kind)} ranker, not {with_article(expected)} one; load it with "
-            f"{_CLASS_OF[ranker_kind]}.from_pretrained or AutoModelForRanking.from_pretrained."
-        )
-    return ranker_kind
+    return kind
 
 
-def with_article(word: str) -> str:
-    """``"an embedder"``, ``"a colbert"``, ``"an llm"``: for error messages."""
-    return ("an " if word[:1].lower() in "aeiou" or word.startswith("llm") else "a ") + word
-
-
-def check_model_kwargs(model_kwargs: dict[str, Any], owner: str, kind: str) -> None:
-    """Refuse ``trust_remote_code`` and options of other ranker kinds before they reach transformers."""
-    if "trust_remote_code" in model_kwargs:
-        raise ValueError("trust_remote_code is not supported: this framework only runs model code shipped with transformers.")
+def check_model_kwargs(model_kwargs: dict[str, Any], owner: str, kind: RerankerKind) -> None:
+    """Refuse options of other ranker kinds before they reach transformers."""
     for other, names in KIND_OPTIONS.items():
         if other == kind:
             continue
         for name in names:
             if name in model_kwargs:
-                raise TypeError(f"{owner}: {name} is an option of {_CLASS_OF[other]} only, not of {owner}.")
+                raise TypeError(f"{owner}: {name} is an option of {other.class_name} only, not of {owner}.")
 
 
 def default_max_length(config: PretrainedConfig, tokenizer: PreTrainedTokenizerBase, cap: int) -> int:
@@ -93,12 +79,6 @@ def default_max_length(config: PretrainedConfig, tokenizer: PreTrainedTokenizerB
         if isinstance(n, int) and 4 <= n < 1_000_000
     ]
     return min(limits)
-
-
-def name_of(resolved: ResolvedModel) -> str:
-    if resolved.origin == "local":
-        return str(resolved.path / resolved.gguf_file) if resolved.is_gguf else str(resolved.path)
-    return resolved.name
 
 
 def _find(seq: list[int], part: list[int], start: int = 0) -> int:

@@ -33,52 +33,32 @@ probability calibration (the raw logit is returned, not ``P(Yes)``), models whos
 
 from __future__ import annotations
 
-import copy
+import os
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
-from retrievers.loading import (
-    attach_lora,
-    fp16_allowed,
-    is_decoder_config,
-    load_config,
-    load_framework_config,
-    load_tokenizer,
-    load_weights,
-    pick_device,
-    resolve_adapter_folder,
-    save_framework_config,
-)
-from retrievers.model_names import ResolvedModel, resolve_model
+from retrievers.loading import Checkpoint, LoraOptions, split_options
+from retrievers.names import RerankerKind
+from retrievers.padding import pad_features
 from retrievers.pooling import last_token_index
-from retrievers.rerankers.base import WindowedRanker, check_pairs, pad_batch
-from retrievers.rerankers.common import (
-    DEFAULT_WINDOW_OVERLAP,
-    SpecialTokens,
-    check_model_kwargs,
-    check_ranker_folder,
-    default_max_length,
-    name_of,
-    pick,
-)
-from retrievers.saving import atomic_directory
+from retrievers.rerankers.base import PairScoringRanker, RankerOptions, WindowSettings
+from retrievers.rerankers.common import SpecialTokens, check_model_kwargs
 
 __all__ = [
     "CHAT_USER_MESSAGE",
     "DEFAULT_LLM_RANKER_INSTRUCTION",
     "LLMRanker",
+    "LLMRankerOptions",
     "PLAIN_PROMPT_TEMPLATE",
     "build_prompt_template",
     "split_prompt_template",
 ]
 
-_KIND = "llm"
 DEFAULT_LLM_RANKER_INSTRUCTION = (
     "Given a query with a relevant passage, determine whether the document is relevant to the query by "
     "providing a prediction of 'Yes' or 'No'."
@@ -134,7 +114,22 @@ def build_prompt_template(tokenizer: PreTrainedTokenizerBase, instruction: str, 
     return text
 
 
-class LLMRanker(WindowedRanker):
+class LLMRankerOptions(RankerOptions, LoraOptions, total=False):
+    """Keyword arguments of :meth:`LLMRanker.from_pretrained`, beyond those of every ranker."""
+
+    prompt_template: str | None
+    """The whole prompt, holding ``{query}`` and ``{document}`` once each (replaces a saved one)."""
+    instruction: str | None
+    """The instruction of a default prompt (:data:`DEFAULT_LLM_RANKER_INSTRUCTION`)."""
+    use_chat_template: bool | None
+    """Build the default prompt with the tokenizer's chat template (``None``: when it has one)."""
+    yes_token: str | None
+    """The one token whose logit is the score (default ``"Yes"``)."""
+    padding_side: str | None
+    """``left`` (default) or ``right``; it does not change scores."""
+
+
+class LLMRanker(PairScoringRanker):
     """Rank with a causal LM's "Yes" logit after a relevance prompt.
 
     Use :meth:`from_pretrained` or ``AutoModelForRanking.from_pretrained(name, causal_lm=True)``.
@@ -145,7 +140,7 @@ class LLMRanker(WindowedRanker):
         ranker.rerank("What is the capital of France?", docs, top_n=1)
     """
 
-    ranker_kind = _KIND
+    ranker_kind = RerankerKind.LLM
 
     def __init__(
         self,
@@ -154,19 +149,11 @@ class LLMRanker(WindowedRanker):
         *,
         prompt_template: str,
         yes_token: str = "Yes",
-        max_length: int = 1024,
-        window_overlap: int = DEFAULT_WINDOW_OVERLAP,
-        query_instruction: str | None = None,
-        document_instruction: str | None = None,
         padding_side: str = "left",
         base_model: str | None = None,
-        use_fp16: bool = False,
+        **settings: Unpack[WindowSettings],
     ) -> None:
-        super().__init__(
-            tokenizer, max_length=max_length, window_overlap=window_overlap, query_instruction=query_instruction,
-            document_instruction=document_instruction, use_fp16=use_fp16,
-        )
-        self.model = model
+        super().__init__(model, tokenizer, **{"max_length": 1024, **settings})
         self.prompt_template = prompt_template
         head, middle, tail = split_prompt_template(prompt_template)
         ids = self._ids([head, middle, tail])
@@ -191,114 +178,53 @@ class LLMRanker(WindowedRanker):
     # ------------------------------------------------------------------ loading
     @classmethod
     def from_pretrained(
-        cls,
-        model_name_or_path: str | Path,
-        max_length: int | None = None,
-        query_instruction: str | None = None,
-        document_instruction: str | None = None,
-        prompt_template: str | None = None,
-        instruction: str | None = None,
-        use_chat_template: bool | None = None,
-        yes_token: str | None = None,
-        use_fp16: bool = False,
-        use_lora: bool = False,
-        lora_config: dict[str, Any] | None = None,
-        lora_path: str | Path | None = None,
-        device: str | torch.device | None = None,
-        window_overlap: int | None = None,
-        padding_side: str | None = None,
-        revision: str | None = None,
-        **model_kwargs: Any,
+        cls, model_name_or_path: str | os.PathLike[str], **options: Unpack[LLMRankerOptions]
     ) -> LLMRanker:
-        """Load a causal LM as a yes/no reranker.
+        """Load a causal LM as a yes/no reranker (:class:`LLMRankerOptions` lists the keywords).
 
         The prompt is the checkpoint's saved ``prompt_template``, else one built from ``instruction``
         (default :data:`DEFAULT_LLM_RANKER_INSTRUCTION`) and the tokenizer's chat template (see the module
         docstring). ``use_lora`` wraps the model in fresh LoRA adapters for training; ``lora_path`` loads
         trained adapters. ``padding_side`` (default left) does not change scores.
         """
-        check_model_kwargs(model_kwargs, cls.__name__, _KIND)
-        resolved = resolve_model(model_name_or_path, revision=revision)
-        saved = load_framework_config(resolved.path)
-        check_ranker_folder(resolved.path, saved, _KIND)
-        return cls._load(
-            resolved, saved, max_length=max_length, query_instruction=query_instruction,
-            document_instruction=document_instruction, prompt_template=prompt_template, instruction=instruction,
-            use_chat_template=use_chat_template, yes_token=yes_token, use_fp16=use_fp16, use_lora=use_lora,
-            lora_config=lora_config, lora_path=lora_path, device=device, window_overlap=window_overlap,
-            padding_side=padding_side, **model_kwargs,
-        )
+        return super().from_pretrained(model_name_or_path, **options)
 
     @classmethod
-    def _load(
-        cls,
-        resolved: ResolvedModel,
-        saved: dict[str, Any],
-        *,
-        max_length: int | None,
-        query_instruction: str | None,
-        document_instruction: str | None,
-        use_fp16: bool,
-        device: str | torch.device | None,
-        window_overlap: int | None,
-        prompt_template: str | None = None,
-        instruction: str | None = None,
-        use_chat_template: bool | None = None,
-        yes_token: str | None = None,
-        use_lora: bool = False,
-        lora_config: dict[str, Any] | None = None,
-        lora_path: str | Path | None = None,
-        padding_side: str | None = None,
-        **model_kwargs: Any,
-    ) -> LLMRanker:
-        base, lora_path = resolve_adapter_folder(resolved, saved, lora_path)
-        config = load_config(base)
-        if not is_decoder_config(config):
+    def _load(cls, checkpoint: Checkpoint, options: dict[str, Any]) -> LLMRanker:
+        opts, model_kwargs = split_options(options, LLMRankerOptions)
+        check_model_kwargs(model_kwargs, cls.__name__, cls.ranker_kind)
+        checkpoint = checkpoint.with_adapters(opts.get("lora_path"))
+        if not checkpoint.is_decoder:
             raise ValueError(
-                f"causal_lm=True needs a causal (decoder-only) language model, but {base.path} is a "
-                f"{config.model_type} encoder. Use a decoder LLM (e.g. 'smollm2'), or leave causal_lm out to "
-                "load this model as a cross-encoder."
+                f"causal_lm=True needs a causal (decoder-only) language model, but {checkpoint.base.path} is a "
+                f"{checkpoint.config.model_type} encoder. Use a decoder LLM (e.g. 'smollm2'), or leave causal_lm out "
+                "to load this model as a cross-encoder."
             )
+        prompt_template, instruction = opts.get("prompt_template"), opts.get("instruction")
+        use_chat_template = opts.get("use_chat_template")
         if prompt_template is not None and (instruction is not None or use_chat_template is not None):
             raise ValueError("Pass either prompt_template or instruction/use_chat_template, not both.")
-        dev = pick_device(device)
-        training = bool(use_lora)
-        half = fp16_allowed(use_fp16, dev, training=training, owner="LLMRanker")
-        tokenizer = load_tokenizer(base if not (resolved.path / "tokenizer_config.json").is_file() else resolved)
+        loaded = checkpoint.load(AutoModelForCausalLM, opts, owner=cls.__name__, model_kwargs=model_kwargs)
         if prompt_template is not None:
-            template = pick("prompt_template", prompt_template, saved, None)
-        elif "prompt_template" in saved:
+            template = checkpoint.setting("prompt_template", prompt_template, None)
+        elif "prompt_template" in checkpoint.saved:
             if instruction is not None or use_chat_template is not None:
                 warnings.warn(
                     "instruction/use_chat_template are ignored: this checkpoint was saved with its "
                     "prompt_template (pass prompt_template to replace it).",
-                    stacklevel=3,
+                    stacklevel=4,
                 )
-            template = saved["prompt_template"]
+            template = checkpoint.saved["prompt_template"]
         else:
             template = build_prompt_template(
-                tokenizer, DEFAULT_LLM_RANKER_INSTRUCTION if instruction is None else instruction, use_chat_template
+                loaded.tokenizer, DEFAULT_LLM_RANKER_INSTRUCTION if instruction is None else instruction,
+                use_chat_template,
             )
-        model_kwargs.setdefault("dtype", torch.float16 if half else torch.float32)
-        model = load_weights(AutoModelForCausalLM, base, **model_kwargs)
-        if lora_path is not None or use_lora:
-            model = attach_lora(model, lora_path, use_lora, lora_config)
-        model.to(dev)
-        ranker = cls(
-            model,
-            tokenizer,
-            prompt_template=template,
-            yes_token=pick("yes_token", yes_token, saved, "Yes"),
-            max_length=pick("max_length", max_length, saved, default_max_length(config, tokenizer, 1024)),
-            window_overlap=pick("window_overlap", window_overlap, saved, DEFAULT_WINDOW_OVERLAP),
-            query_instruction=pick("query_instruction", query_instruction, saved, None),
-            document_instruction=pick("document_instruction", document_instruction, saved, None),
-            padding_side=padding_side or "left",
-            base_model=saved.get("base_model") if lora_path is not None and saved.get("base_model") else name_of(base),
-            use_fp16=half,
+        return cls._from_loaded(
+            checkpoint, loaded, opts, length_cap=1024, prompt_template=template,
+            yes_token=checkpoint.setting("yes_token", opts.get("yes_token"), "Yes"),
+            padding_side=opts.get("padding_side") or "left", base_model=checkpoint.base_model,
         )
-        ranker.train(training)
-        return ranker
 
     # ------------------------------------------------------------------ pairs -> tokens
     def _fixed_tokens(self, query_ids: list[int]) -> int:
@@ -311,16 +237,7 @@ class LLMRanker(WindowedRanker):
         return len(item)
 
     def _collate(self, items: Sequence[list[int]]) -> BatchEncoding:
-        ids, mask, _ = pad_batch(items, self.tokenizer.pad_token_id or 0, self.padding_side)
-        return BatchEncoding({"input_ids": ids, "attention_mask": mask})  # (B, T) each
-
-    def tokenize_pairs(self, sentence_pairs: Sequence[tuple[str, str]]) -> BatchEncoding:
-        """Tokenize pairs for training: the prompt with the document cut to its first window.
-
-        The same layout :meth:`compute_score` uses, so a model trained on these features scores alike.
-        """
-        pairs, _ = check_pairs(sentence_pairs)
-        return self._collate([windows[0] for windows in self._pair_windows(pairs)])
+        return pad_features(items, self.tokenizer, self.padding_side)  # (B, T) each
 
     # ------------------------------------------------------------------ tokens -> scores
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> torch.Tensor:
@@ -343,33 +260,9 @@ class LLMRanker(WindowedRanker):
         rows = torch.arange(input_ids.shape[0], device=input_ids.device)
         return logits[rows, column, self.yes_token_id]  # (B,)
 
-    def _score_items(self, items: list[list[int]]) -> torch.Tensor:
-        features = self._collate(items).to(self.device)
-        return self.forward(**features).float().cpu()  # (b,)
-
     # ------------------------------------------------------------------ saving
     def settings(self) -> dict[str, Any]:
-        return {**self.base_settings(), "prompt_template": self.prompt_template, "yes_token": self.yes_token}
-
-    def save_pretrained(self, save_directory: str | Path, merge_lora: bool = True) -> None:
-        """Write weights, tokenizer and settings (prompt, "Yes" token, lengths); ``from_pretrained`` restores them.
-
-        A LoRA model is merged into full weights by default; ``merge_lora=False`` writes the adapters only,
-        with the base model's name, so the folder stays small and loads the base plus adapters.
-        """
-        settings = self.settings()
-        model = self.model
-        is_peft = hasattr(model, "peft_config")
-        if is_peft and not merge_lora and not self.base_model:
-            raise ValueError("Cannot save LoRA adapters alone: the base model's name is unknown; use merge_lora=True.")
-        with atomic_directory(save_directory) as staging:
-            if is_peft and merge_lora:
-                model = copy.deepcopy(model).merge_and_unload()
-            elif is_peft:
-                settings["base_model"] = self.base_model
-            model.save_pretrained(str(staging))
-            self.tokenizer.save_pretrained(str(staging))
-            save_framework_config(staging, settings)
+        return {**super().settings(), "prompt_template": self.prompt_template, "yes_token": self.yes_token}
 
     def __repr__(self) -> str:
         return (f"LLMRanker(yes_token={self.yes_token!r}, max_length={self.max_length}, "

@@ -1,30 +1,22 @@
-"""Generators: the chat models that write answers, built from ``[generator]`` settings.
+"""The ``transformers`` backend: a causal LM run in process, with the tokenizer's chat template.
 
-Three backends, each a LangChain ``BaseChatModel`` that streams token by token:
+* :class:`TransformersChatModel`: a LangChain ``BaseChatModel`` over a loaded model and tokenizer; greedy at
+  temperature 0, streaming token by token from a generation thread, stopping at EOS, ``max_new_tokens`` or
+  before the first stop string, with usage metadata.
+* :func:`transformers_generator`: loads one by bundled alias, local folder, GGUF file (dequantised) or hub id.
+* The helpers only this backend needs (llama.cpp and OpenAI-compatible servers apply chat templates and
+  stop strings themselves): LangChain messages as chat-template turns, and cutting text before a stop
+  string, whole or streamed, so no part of a stop string is ever emitted.
 
-* ``llama-cpp`` (the default): a GGUF file through llama-cpp-python, e.g. the bundled SmolLM2-135M-Instruct
-  (alias ``smollm2``) or any ``.gguf`` path (:func:`llama_cpp_generator`).
-* ``transformers``: a causal LM by alias, local folder or hub id, run in process with the tokenizer's chat
-  template (:class:`TransformersChatModel`, :func:`transformers_generator`). GGUF files load too (dequantised).
-* ``openai``: any OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp's server) by ``base_url``
-  (:func:`openai_generator`).
-
-:func:`token_counter` and :func:`context_window` tell the chain how the chosen model counts tokens and how many
-it can attend to, whatever the backend, so callers never reach into a backend's internals.
-
-What this module does not do: tool calling or structured output for the local backends, and it never
-downloads a model when ``HF_HUB_OFFLINE=1`` (the resolver's rule).
+What this module does not do: tool calling or structured output (a tool message is an error), batching
+several conversations into one ``generate`` call, or download a model when ``HF_HUB_OFFLINE=1``.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import os
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -32,60 +24,13 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Chat
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field
 
-from rag_app.config import GeneratorSettings
 from retrievers import resolve_model
 
-__all__ = [
-    "DEFAULT_CONTEXT_WINDOW",
-    "LOOPBACK_API_KEY",
-    "MAX_TRANSFORMERS_CONTEXT",
-    "EndpointUnreachableError",
-    "TransformersChatModel",
-    "build_generator",
-    "context_window",
-    "llama_cpp_generator",
-    "openai_generator",
-    "token_counter",
-    "transformers_generator",
-]
-
-DEFAULT_CONTEXT_WINDOW = 4096
-"""The llama.cpp context size we load GGUF models with, and the window assumed for an endpoint."""
+__all__ = ["MAX_TRANSFORMERS_CONTEXT", "TransformersChatModel", "transformers_generator"]
 
 MAX_TRANSFORMERS_CONTEXT = 8192
 """Cap on a transformers model's advertised window: models claiming 128k positions would otherwise get prompts
 far too long to run at a usable speed on a local CPU or small GPU."""
-
-LOOPBACK_API_KEY = "not-needed"
-"""The key sent to an endpoint on this machine when ``api_key_env`` is unset (local servers ignore it)."""
-
-
-# --------------------------------------------------------------------------------------------------- llama.cpp
-
-
-def llama_cpp_generator(
-    model: str = "smollm2", *, temperature: float = 0.1, max_new_tokens: int = 384,
-    context_window: int = DEFAULT_CONTEXT_WINDOW, seed: int = 0,
-) -> BaseChatModel:
-    """A llama.cpp chat model for a GGUF alias or file, using the model's own chat template."""
-    try:
-        from langchain_community.chat_models import ChatLlamaCpp
-    except ImportError as exc:  # pragma: no cover - a dependency
-        raise ImportError("The llama-cpp backend needs llama-cpp-python: pip install llama-cpp-python") from exc
-    resolved = resolve_model(model)
-    if not resolved.is_gguf:
-        raise ValueError(
-            f"generator.model {model!r} is not a GGUF file; the llama-cpp backend runs .gguf models "
-            "(e.g. 'smollm2' or a path to model.Q4_K_M.gguf)."
-        )
-    return ChatLlamaCpp(
-        model_path=str(resolved.path / resolved.gguf_file), n_ctx=context_window, max_tokens=max_new_tokens,
-        temperature=temperature, seed=seed, n_threads=os.cpu_count() or 1, n_batch=256, verbose=False,
-        streaming=True,
-    )
-
-
-# ------------------------------------------------------------------------------------------------ transformers
 
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
 
@@ -104,6 +49,11 @@ def _chat_turns(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
     return turns
 
 
+def _first_stop(text: str, stops: Sequence[str]) -> int:
+    """Where the earliest of ``stops`` starts in ``text``; -1 when none occurs (empty stops never match)."""
+    return min((index for stop in stops if stop and (index := text.find(stop)) >= 0), default=-1)
+
+
 class _StopText:
     """Cuts streamed text before the first stop string, holding back a tail that may start one, so no part of a
     stop string is ever emitted (the same text :meth:`TransformersChatModel._generate` returns)."""
@@ -115,10 +65,9 @@ class _StopText:
 
     def feed(self, piece: str) -> str:
         self.pending += piece
-        hits = [index for stop in self.stops if (index := self.pending.find(stop)) >= 0]
-        if hits:
+        if (at := _first_stop(self.pending, self.stops)) >= 0:
             self.stopped = True
-            out, self.pending = self.pending[: min(hits)], ""
+            out, self.pending = self.pending[:at], ""
             return out
         hold = max((n for stop in self.stops for n in range(1, len(stop)) if self.pending.endswith(stop[:n])),
                    default=0)
@@ -132,8 +81,9 @@ class _StopText:
 
 
 def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
-    hits = [index for stop in stops if stop and (index := text.find(stop)) >= 0]
-    return text[: min(hits)] if hits else text
+    """``text`` up to the first stop string (all of it when none occurs)."""
+    at = _first_stop(text, stops)
+    return text[:at] if at >= 0 else text
 
 
 class TransformersChatModel(BaseChatModel):
@@ -314,140 +264,3 @@ def transformers_generator(
         model=loaded, tokenizer=load_tokenizer(resolved), model_id=resolved.name, temperature=temperature,
         max_new_tokens=max_new_tokens,
     )
-
-
-# ------------------------------------------------------------------------------------- OpenAI-compatible servers
-
-
-class EndpointUnreachableError(ConnectionError):
-    """The OpenAI-compatible endpoint did not answer (not running, wrong ``base_url``, or timed out)."""
-
-
-def _is_loopback(base_url: str) -> bool:
-    host = urlsplit(base_url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _endpoint_chat_class() -> type[BaseChatModel]:
-    """``ChatOpenAI`` with two changes for self-hosted servers (built lazily: importing openai takes a while)."""
-    import openai
-    from langchain_openai import ChatOpenAI
-
-    class EndpointChatOpenAI(ChatOpenAI):
-        """``ChatOpenAI`` that names ``base_url`` when the endpoint cannot be reached, and sends the answer
-        length as ``max_tokens`` to servers other than api.openai.com: ChatOpenAI renames it
-        ``max_completion_tokens``, which llama-cpp-python's server and older vLLM/Ollama ignore, so answers
-        would run on to the context limit."""
-
-        @contextmanager
-        def _naming_endpoint(self) -> Iterator[None]:
-            try:
-                yield
-            except openai.APIConnectionError as exc:  # includes APITimeoutError
-                raise EndpointUnreachableError(
-                    f"Cannot reach the OpenAI-compatible endpoint at {self.openai_api_base} (generator.base_url): "
-                    f"{str(exc).rstrip('.')}. Is the server running, and is the URL right (it usually ends in /v1)?"
-                ) from exc
-
-        def _get_request_payload(self, input_: Any, *, stop: list[str] | None = None, **kwargs: Any) -> dict:
-            payload = super()._get_request_payload(input_, stop=stop, **kwargs)
-            if "max_completion_tokens" in payload and urlsplit(self.openai_api_base or "").hostname != "api.openai.com":
-                payload["max_tokens"] = payload.pop("max_completion_tokens")
-            return payload
-
-        def _generate(self, *args: Any, **kwargs: Any) -> ChatResult:
-            with self._naming_endpoint():
-                return super()._generate(*args, **kwargs)
-
-        async def _agenerate(self, *args: Any, **kwargs: Any) -> ChatResult:
-            with self._naming_endpoint():
-                return await super()._agenerate(*args, **kwargs)
-
-        def _stream(self, *args: Any, **kwargs: Any) -> Iterator[ChatGenerationChunk]:
-            with self._naming_endpoint():
-                yield from super()._stream(*args, **kwargs)
-
-        async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[ChatGenerationChunk]:
-            with self._naming_endpoint():
-                async for chunk in super()._astream(*args, **kwargs):
-                    yield chunk
-
-    return EndpointChatOpenAI
-
-
-def openai_generator(
-    model: str, *, base_url: str, api_key_env: str = "OPENAI_API_KEY", temperature: float = 0.1,
-    max_new_tokens: int = 384, timeout: float = 120.0, max_retries: int = 2,
-) -> BaseChatModel:
-    """A ``ChatOpenAI`` for an OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp's server, …).
-
-    The API key is read from the environment variable named ``api_key_env``. When it is unset, an endpoint on
-    this machine (``localhost``, ``127.0.0.1``, ``::1``) gets :data:`LOOPBACK_API_KEY`, since local servers
-    usually ignore keys; a remote one is an error, so a key is never silently missing. Nothing is contacted
-    here: an unreachable endpoint raises :class:`EndpointUnreachableError` at the first call.
-    """
-    from pydantic import SecretStr
-
-    key = os.environ.get(api_key_env)
-    if not key:
-        if not _is_loopback(base_url):
-            raise ValueError(
-                f"generator.api_key_env: the environment variable {api_key_env} is not set; export "
-                f"{api_key_env}=<your key> for the endpoint at {base_url}, or set generator.api_key_env to the "
-                "variable that holds it."
-            )
-        key = LOOPBACK_API_KEY
-    return _endpoint_chat_class()(
-        model=model, base_url=base_url, api_key=SecretStr(key), temperature=temperature,
-        max_completion_tokens=max_new_tokens, timeout=timeout, max_retries=max_retries,
-    )
-
-
-# ---------------------------------------------------------------------------------------- settings and tokens
-
-
-def build_generator(settings: GeneratorSettings) -> BaseChatModel:
-    """The chat model ``settings`` describe."""
-    if settings.backend == "llama-cpp":
-        return llama_cpp_generator(settings.model, temperature=settings.temperature,
-                                   max_new_tokens=settings.max_new_tokens)
-    if settings.backend == "transformers":
-        return transformers_generator(settings.model, temperature=settings.temperature,
-                                      max_new_tokens=settings.max_new_tokens)
-    if settings.backend == "openai":
-        if not settings.base_url:  # the settings' validator already requires it; this guards hand-built ones
-            raise ValueError("generator.base_url is required for backend 'openai' (e.g. http://127.0.0.1:8080/v1).")
-        return openai_generator(settings.model, base_url=settings.base_url, api_key_env=settings.api_key_env,
-                                temperature=settings.temperature, max_new_tokens=settings.max_new_tokens)
-    raise ValueError(f"generator.backend {settings.backend!r} is unknown; use 'llama-cpp', 'transformers' or 'openai'.")
-
-
-def token_counter(llm: BaseChatModel) -> Callable[[str], int] | None:
-    """Counts tokens as ``llm`` does, for the chain's context budget; ``None`` when the model's tokenizer is
-    not available locally (an endpoint), so the chain falls back to its estimate."""
-    client = getattr(llm, "client", None)
-    if client is not None and hasattr(client, "tokenize") and hasattr(client, "n_ctx"):  # llama_cpp.Llama
-        return lambda text: len(client.tokenize(text.encode("utf-8"), add_bos=False))
-    tokenizer = getattr(llm, "tokenizer", None)
-    if tokenizer is not None and callable(getattr(tokenizer, "encode", None)):  # a transformers tokenizer
-        return lambda text: len(tokenizer.encode(text, add_special_tokens=False))
-    return None
-
-
-def context_window(llm: BaseChatModel, default: int = DEFAULT_CONTEXT_WINDOW) -> int:
-    """The number of tokens (prompt + answer) ``llm`` can attend to; ``default`` when it cannot be known
-    (an OpenAI-compatible endpoint: pass the server's setting, e.g. vLLM's ``--max-model-len``)."""
-    client = getattr(llm, "client", None)
-    if client is not None and callable(getattr(client, "n_ctx", None)):  # llama_cpp.Llama
-        return int(client.n_ctx())
-    if isinstance(llm, TransformersChatModel):
-        positions = getattr(llm.model.config, "max_position_embeddings", None)
-        if isinstance(positions, int) and positions > 0:
-            return min(positions, MAX_TRANSFORMERS_CONTEXT)
-        return min(default, MAX_TRANSFORMERS_CONTEXT)
-    return default
