@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
@@ -78,13 +79,24 @@ class DemoResult:
 
 
 class _RetrievalClock(BaseCallbackHandler):
-    """Notes when the chain's retriever is done (the outermost run, which ends last when retrievers nest)."""
+    """Notes when the candidates are retrieved: the end of the first retriever run started inside the passage
+    retriever (the outermost retriever run), before it reranks."""
 
     def __init__(self) -> None:
         self.end: float | None = None
+        self._outer: UUID | None = None
+        self._candidates: UUID | None = None
 
-    def on_retriever_end(self, documents: Any, **kwargs: Any) -> None:
-        self.end = time.perf_counter()
+    def on_retriever_start(self, serialized: Any, query: str, *, run_id: UUID, parent_run_id: UUID | None = None,
+                           **kwargs: Any) -> None:
+        if self._outer is None:
+            self._outer = run_id
+        elif self._candidates is None and parent_run_id == self._outer:
+            self._candidates = run_id
+
+    def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        if run_id == self._candidates or (run_id == self._outer and self.end is None):
+            self.end = time.perf_counter()
 
 
 @contextmanager

@@ -123,3 +123,26 @@ def test_demo_answers_from_the_right_sources_with_the_bundled_models(monkeypatch
         assert answer.seconds["generate"] > 0 and answer.seconds["first token"] > 0
     table = out[out.index("Time per step"):]
     assert all(re.search(rf"│ {step} +│", table) for step in STEPS)
+
+
+def test_the_demo_clock_stops_retrieval_before_the_reranker_starts() -> None:
+    # The "retrieve" step ends with the candidates (the inner retriever), so reranking time counts as "rerank".
+    import time as clock_time
+
+    from rag_app.demo import _RetrievalClock
+    from rag_app.retrieval import PassageRetriever
+    from tests.test_chain import DOCS, FixedRetriever, TableReranker
+
+    started: list[float] = []
+
+    class SlowReranker(TableReranker):
+        def compress_documents(self, documents, query, callbacks=None):  # noqa: ANN001, ANN201
+            started.append(clock_time.perf_counter())
+            clock_time.sleep(0.05)
+            return super().compress_documents(documents, query, callbacks)
+
+    clock = _RetrievalClock()
+    passages = PassageRetriever(candidates=FixedRetriever(documents=DOCS),
+                                reranker=SlowReranker(scores={d.page_content: 1.0 for d in DOCS}))
+    passages.invoke("q", {"callbacks": [clock]})
+    assert clock.end is not None and clock.end <= started[0]
