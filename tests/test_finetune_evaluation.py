@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -204,12 +205,29 @@ def test_write_comparison_writes_table_chart_and_json(tmp_path: Path) -> None:
     assert [r["metrics"] for r in json.loads(as_json.read_text())] == [r.metrics for r in reports]
 
 
-def test_bar_chart_draws_one_bar_per_system_and_metric(tmp_path: Path) -> None:
+def test_bar_chart_draws_one_bar_per_system_and_metric(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The figure as it is saved: its bars, labels, legend and title are what the reader of the PNG sees.
+    from matplotlib.figure import Figure
     from matplotlib.image import imread
 
-    path = plot_metric_comparison({"a": {"m1": 0.2, "m2": 1.0}, "b": {"m1": 0.9, "m2": 0.1}}, tmp_path / "c.png")
-    pixels = imread(path)
-    assert pixels.shape[0] == 450 and pixels.shape[2] in (3, 4)
+    saved: list[Figure] = []
+    original = Figure.savefig
+
+    def keep(self: Figure, *args: Any, **kwargs: Any) -> Any:
+        saved.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    values = {"a": {"m1": 0.2, "m2": 1.0}, "b": {"m1": 0.9, "m2": 0.1}}
+    path = plot_metric_comparison(values, tmp_path / "c.png", title="Before and after")
+    (axes,) = saved[0].axes
+    heights = [[round(bar.get_height(), 6) for bar in container] for container in axes.containers]
+    assert heights == [[0.2, 1.0], [0.9, 0.1]]  # one group per system, one bar per metric, in order
+    assert [t.get_text() for t in axes.get_xticklabels()] == ["m1", "m2"]
+    assert [t.get_text() for t in axes.get_legend().get_texts()] == ["a", "b"]
+    assert axes.get_title() == "Before and after"
+    assert sorted(t.get_text() for t in axes.texts) == ["0.100", "0.200", "0.900", "1.000"]  # each bar's value
+    assert imread(path).shape[0] == 450
     with pytest.raises(ValueError, match="compare systems on the same metrics"):
         plot_metric_comparison({"a": {"m1": 0.2}, "b": {"m2": 0.9}}, tmp_path / "d.png")
 
