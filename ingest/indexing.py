@@ -4,12 +4,14 @@
 under the ``--db`` folder by default, or a ``chroma run`` server through ``HttpClient``), always in
 cosine space, plus the bookkeeping of :mod:`ingest.journal` in ``<db>/records.sqlite``.
 :meth:`IndexStore.index_file` writes one file's chunks through LangChain's indexing API
-(``langchain_core.indexing.index``, ``cleanup="incremental"``, ``source_id_key="source"``,
-``key_encoder="sha256"``), so that:
+(``langchain_core.indexing.index``, ``cleanup="scoped_full"``, ``source_id_key="source"``,
+a chunk id from :class:`ChunkKeys`), so that:
 
-- re-ingesting an unchanged file embeds nothing (chunk ids are hashes of text and metadata; the
-  record manager knows them), and :meth:`IndexStore.is_unchanged` lets the pipeline skip such a file
-  without even loading it;
+- a chunk's id is its text plus what its vector depends on (source, title, heading path, the embedding
+  tag), not its position: editing one paragraph of a long file embeds only the chunks whose text changed,
+  and the chunks that merely moved get their new positions (:data:`POSITION_KEYS`) written in place;
+- re-ingesting an unchanged file embeds nothing (the record manager knows its chunk ids), and
+  :meth:`IndexStore.is_unchanged` lets the pipeline skip such a file without even loading it;
 - a changed file's old chunks are deleted once its new ones are in; other files are untouched;
 - no Chroma call exceeds the client's maximum batch size (:class:`BatchedChroma` splits its adds),
   and ``index()`` is called once per file with a batch as large as the file, because incremental
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import threading
 import warnings
@@ -82,7 +85,9 @@ except ImportError:  # pragma: no cover - Windows: no inter-process lock
 __all__ = [
     "DEFAULT_COLLECTION",
     "DEFAULT_DB_DIR",
+    "POSITION_KEYS",
     "BatchedChroma",
+    "ChunkKeys",
     "FileResult",
     "FileState",
     "IndexNotFoundError",
@@ -324,6 +329,9 @@ class IndexStore:
         if first is not None and first.metadata.get("source") != source:
             raise ValueError(f"chunk 0 of {source!r} has metadata source {first.metadata.get('source')!r}")
 
+        keys = ChunkKeys()
+        kept: dict[str, dict] = {}  # chunks the index already holds, by id: their new positions
+
         def checked() -> Iterator[Document]:
             chunk, position = first, 0
             while chunk is not None:
@@ -331,6 +339,9 @@ class IndexStore:
                     raise _ChunkStreamError(ValueError(
                         f"chunk {position} of {source!r} has metadata source {chunk.metadata.get('source')!r}"
                     ))
+                chunk = keys.with_id(chunk)
+                if chunk.id in before:
+                    kept[chunk.id] = chunk.metadata
                 yield chunk
                 position += 1
                 try:
@@ -355,9 +366,10 @@ class IndexStore:
                         batch_size=self.max_batch_size,
                         cleanup="scoped_full",
                         source_id_key="source",
-                        key_encoder="sha256",
+                        key_encoder=_given_id,
                         cleanup_batch_size=self.max_batch_size,
                     )
+                    self._refresh_metadata(kept)
                     result = FileResult(
                         source,
                         added=outcome["num_added"],
@@ -431,6 +443,21 @@ class IndexStore:
 
     # ---- internals ----------------------------------------------------------------------------------
 
+    def _refresh_metadata(self, kept: dict[str, dict]) -> None:
+        """Write the new positions (page, offsets, chunk index, file time) of chunks that were not
+        re-embedded, where they moved; vectors and texts are untouched."""
+        ids = list(kept)
+        collection = self.vector_store.collection
+        for start in range(0, len(ids), self.max_batch_size):
+            batch = ids[start : start + self.max_batch_size]
+            stored = collection.get(ids=batch, include=["metadatas"])
+            moved = [
+                (id_, kept[id_]) for id_, meta in zip(stored["ids"], stored["metadatas"], strict=True)
+                if dict(meta or {}) != kept[id_]
+            ]
+            if moved:
+                collection.update(ids=[i for i, _ in moved], metadatas=[m for _, m in moved])
+
     def _chroma_ids(self, source: str) -> list[str]:
         return [id_ for ids, _ in iter_pages(self.vector_store, where={"source": source}, metadatas=False) for id_ in ids]
 
@@ -473,6 +500,39 @@ class IndexStore:
         if propagate:
             raise exc
         raise IndexingError(source, reason) from exc
+
+
+POSITION_KEYS = frozenset({"chunk_index", "start_index", "end_index", "page", "mtime"})
+"""Chunk metadata that says where a chunk is, not what it is: a change never re-embeds the chunk."""
+
+
+class ChunkKeys:
+    """The ids of one file's chunks: a chunk is its text plus every metadata value that is not a position
+    (source, title, heading path, the embedding tag: what its vector depends on), so an edit elsewhere in
+    the file leaves its id, and its vector, as they were. The n-th repeat of the same chunk in a file gets
+    its own id, so repeated text (a warning printed in every chapter) keeps every copy."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+
+    def with_id(self, chunk: Document) -> Document:
+        identity = {k: v for k, v in chunk.metadata.items() if k not in POSITION_KEYS}
+        try:
+            described = json.dumps([chunk.page_content, identity], sort_keys=True, ensure_ascii=False)
+        except TypeError as exc:
+            raise ValueError(f"chunk metadata of {chunk.metadata.get('source')!r} is not JSON: {exc}") from exc
+        digest = hashlib.sha256(described.encode("utf-8", "surrogatepass")).hexdigest()
+        repeat = self._seen.get(digest, 0)
+        self._seen[digest] = repeat + 1
+        if repeat:
+            digest = hashlib.sha256(f"{digest}#{repeat}".encode()).hexdigest()
+        return Document(page_content=chunk.page_content, metadata=chunk.metadata, id=digest)
+
+
+def _given_id(chunk: Document) -> str:
+    """The ``key_encoder`` for ``index()``: the id :class:`ChunkKeys` gave the chunk."""
+    assert chunk.id is not None
+    return chunk.id
 
 
 class _ChunkStreamError(Exception):

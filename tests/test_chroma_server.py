@@ -131,8 +131,9 @@ def test_ingest_through_the_server(server: Server, tmp_path: Path) -> None:
         (folder / "sub" / "doc02.md").unlink()
         results = ingest_folder(store, folder)
         assert results["doc00.md"] is None
-        assert (results["doc01.md"].added, results["doc01.md"].deleted) == (2, 4)
-        assert embedder.embedded == ["Changed.", "Document 1 paragraph 0: lorem ipsum "]
+        # Paragraph 0 kept its text and moved down: it keeps its vector; only "Changed." is embedded.
+        assert (results["doc01.md"].added, results["doc01.md"].skipped, results["doc01.md"].deleted) == (1, 1, 3)
+        assert embedder.embedded == ["Changed."]
         assert store.sources() == [("doc00.md", 4), ("doc01.md", 2)]
         assert store.count() == 6
 

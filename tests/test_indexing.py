@@ -182,18 +182,17 @@ def test_changed_file_replaces_only_its_own_chunks(store: IndexStore, embedder: 
     b_before = ids_of(store, "b.md")
     embedder.calls.clear()
 
-    # "b one" stays first (same text and metadata: same id, kept); the rest changes position or text.
+    # "b one" stays, "b three" moves up (same text: same id, kept, its position rewritten), "b two" goes,
+    # "b four" is new: only "b four" is embedded.
     result = store.index_file("b.md", docs("b.md", ["b one", "b three", "b four"]))
 
-    assert result == FileResult("b.md", added=2, updated=0, skipped=1, deleted=2)
-    assert embedder.embedded == ["b three", "b four"]
+    assert result == FileResult("b.md", added=1, updated=0, skipped=2, deleted=1)
+    assert embedder.embedded == ["b four"]
     b_after = ids_of(store, "b.md")
-    assert len(b_after & b_before) == 1 and len(b_after) == 3
-    assert sorted(d for _id, (d, meta, _v) in snapshot(store).items() if meta["source"] == "b.md") == [
-        "b four",
-        "b one",
-        "b three",
-    ]
+    assert len(b_after & b_before) == 2 and len(b_after) == 3
+    chunks = {d: meta for _id, (d, meta, _v) in snapshot(store).items() if meta["source"] == "b.md"}
+    assert {d: meta["chunk_index"] for d, meta in chunks.items()} == {"b one": 0, "b three": 1, "b four": 2}
+    assert chunks["b three"]["start_index"] == len("b one\n\n")
     assert {k: v for k, v in snapshot(store).items() if v[1]["source"] == "a.md"} == a_before
     assert set(store.journal.group_keys("b.md")) == b_after
     assert store.sources() == [("a.md", 2), ("b.md", 3)]

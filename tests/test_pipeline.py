@@ -9,6 +9,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from ingest.indexing import IndexStore, open_store
+from ingest.loaders import open_file
 from ingest.pipeline import Ingestor
 from tests.fixtures_docs import build_handbook_pdf, build_simple_pdf
 from tests.indexing_support import HashEmbeddings
@@ -94,6 +95,73 @@ def test_changed_file_is_replaced_and_prune_removes_deleted_files(tmp_path: Path
     pruned = ingestor.ingest([docs], prune=True)
     assert pruned.chunks_deleted == before["page.html"]
     assert set(_indexed(store)) == {"guide.md", "notes.txt", "sub/handbook.pdf"}
+
+
+def _manual(sections: int, edit: int | None = None) -> str:
+    """A Markdown manual of ``sections`` sections of three paragraphs each; ``edit`` lengthens the middle
+    paragraph of that section, which moves everything after it."""
+    out = ["# Manual"]
+    for s in range(sections):
+        out.append(f"## Part {s}")
+        for p in range(3):
+            extra = " Since the last model, check the belt too." if (s, p) == (edit, 1) else ""
+            out.append(f"Part {s} step {p}: oil the axle {'and wipe it ' * 3}weekly.{extra}")
+    return "\n\n".join(out) + "\n"
+
+
+def test_editing_one_paragraph_re_embeds_only_chunks_of_its_section(tmp_path: Path, tokenizer) -> None:  # noqa: ANN001
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    manual = docs / "manual.md"
+    manual.write_text(_manual(8), encoding="utf-8")
+    embedding = HashEmbeddings()
+    store = _store(tmp_path, embedding)
+    ingestor = Ingestor(store, tokenizer, chunk_size=64, chunk_overlap=0, max_tokens=96)
+    first = ingestor.ingest([docs])
+    before = store.vector_store.get(include=["metadatas", "documents", "embeddings"])
+    old = {t: (m, list(v)) for t, m, v in zip(before["documents"], before["metadatas"], before["embeddings"], strict=True)}
+    assert len(old) == first.chunks_added >= 16  # several chunks in every section, all distinct
+
+    manual.write_text(_manual(8, edit=3), encoding="utf-8")
+    embedding.calls.clear()
+    report = ingestor.ingest([docs])
+
+    after = store.vector_store.get(include=["metadatas", "documents", "embeddings"])
+    new_texts = [t for t in after["documents"] if t not in old]
+    assert report.files_ingested == 1 and report.chunks_added == len(embedding.embedded)
+    assert sorted(embedding.embedded) == sorted(new_texts)  # only chunks whose text is new were embedded
+    assert any("check the belt" in t for t in new_texts)
+    edited_section = [m for m in after["metadatas"] if m["heading"] == "Manual > Part 3"]
+    assert 1 <= len(new_texts) <= len(edited_section) < first.chunks_added / 4
+    assert {m["heading"] for t, m in zip(after["documents"], after["metadatas"], strict=True) if t in new_texts} == {
+        "Manual > Part 3"
+    }
+    assert report.chunks_deleted == len(old) - (len(after["ids"]) - len(new_texts))
+    text = "\n\n".join(block.text for block in open_file(manual, source="manual.md").blocks)  # what offsets index
+    moved = 0
+    for doc, meta, vector in zip(after["documents"], after["metadatas"], after["embeddings"], strict=True):
+        # Every chunk, re-embedded or not, points at where its text now is in the file.
+        assert text[meta["start_index"] : meta["end_index"]] == doc
+        assert meta["mtime"] == int(manual.stat().st_mtime)
+        if doc in old:
+            old_meta, old_vector = old[doc]
+            assert list(vector) == old_vector
+            moved += meta["start_index"] != old_meta["start_index"]
+    assert moved >= 4 * 3  # parts 4-7 moved and kept their vectors, with their new offsets written in place
+    assert sorted(m["chunk_index"] for m in after["metadatas"]) == list(range(len(after["ids"])))
+
+
+def test_repeated_text_in_a_file_keeps_every_copy(tmp_path: Path, tokenizer) -> None:  # noqa: ANN001
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "notes.md").write_text("# A\n\nUnplug it first.\n\n# B\n\nOther.\n\n# A\n\nUnplug it first.\n", encoding="utf-8")
+    store = _store(tmp_path, HashEmbeddings())
+    Ingestor(store, tokenizer, chunk_size=40, chunk_overlap=0, max_tokens=64).ingest([docs])
+    assert _chunk_texts(store).count("Unplug it first.") == 2
+
+
+def _chunk_texts(store: IndexStore) -> list[str]:
+    return store.vector_store.get(include=["documents"])["documents"]
 
 
 def test_bad_files_are_reported_one_line_each_and_the_rest_is_ingested(tmp_path: Path, tokenizer) -> None:  # noqa: ANN001
