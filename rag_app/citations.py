@@ -20,6 +20,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal, TypedDict
 
+from retrievers.lexical import cjk_bigrams, lexical_runs
+
 __all__ = ["MIN_SUPPORT", "Citation", "CitationReport", "cite", "citations_line"]
 
 MIN_SUPPORT = 0.6
@@ -27,8 +29,13 @@ MIN_SUPPORT = 0.6
 
 _MIN_SHARED_WORDS = 3
 _MARKER = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-_WORD = re.compile(r"\w+", re.UNICODE)
+# A sentence ends at . ! ? followed by space, at a line break, or at Chinese/Japanese 。！？； (and a closing
+# quote or bracket right after it), space or none: CJK sentences follow one another without a space.
+_SENTENCE_END = re.compile(
+    r"(?<=[.!?])\s+|\n+"
+    r"|(?<=[。！？；])(?![。！？；」』”’）])\s*"
+    r"|(?<=[。！？；][」』”’）])(?![」』”’）])\s*"
+)
 _STOPWORD_TEXT = (
     "a an and are as at be been being but by can could did do does for from had has have how i if in into is it "
     "its may might must no not of on or our should so than that the their them then there these they this to "
@@ -55,7 +62,16 @@ class CitationReport(TypedDict):
 
 
 def _content_words(text: str) -> set[str]:
-    return {w for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in _STOPWORDS and (len(w) > 2 or w.isdigit())}
+    """Lowercase words that are not stop words and longer than two letters (or numbers), and the character
+    bigrams of Chinese, Japanese and Korean text, which has no spaces between words."""
+    words: set[str] = set()
+    for run, is_cjk in lexical_runs(text):
+        if is_cjk:
+            if len(run) > 1:
+                words.update(cjk_bigrams(run))
+        elif run not in _STOPWORDS and (len(run) > 2 or run.isdigit()):
+            words.add(run)
+    return words
 
 
 def _sentences(answer: str) -> list[tuple[int, int]]:

@@ -7,9 +7,11 @@ which) never have to be put on one scale. A document's fused score is
 ``sum over lists of weight / (rrf_k + rank)``, rank starting at 1 (Cormack et al., SIGIR 2009).
 
 What it handles: the BM25 index over the given documents (``bm25s``; lowercase word tokens, optional English
-stop words), the dense search through any LangChain ``VectorStore`` (Chroma, the in-memory store, ...), and
-matching the same document across the two lists (by ``Document.id`` when both copies have one, else by text
-and ``source``). Each returned document is a copy carrying ``fused_score``, ``bm25_rank`` and ``dense_rank``.
+stop words, and Chinese, Japanese and Korean text cut by :func:`retrievers.lexical.lexical_tokenize`: Han
+characters one by one, Kana and Hangul runs as character bigrams), the dense search through any LangChain
+``VectorStore`` (Chroma, the in-memory store, ...), and matching the same document across the two lists (by
+``Document.id`` when both copies have one, else by text and ``source``). Each returned document is a copy
+carrying ``fused_score``, ``bm25_rank`` and ``dense_rank``.
 
 What it does not do: keep the BM25 index in step with the vector store (rebuild the retriever after ingesting),
 save the BM25 index, or rerank (put a :class:`~retrievers.langchain.LangchainReranker` after it).
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -35,6 +36,7 @@ from langchain_core.runnables.config import run_in_executor
 from langchain_core.vectorstores import InMemoryVectorStore, VectorStore
 from pydantic import ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from retrievers.lexical import lexical_tokenize
 from retrievers.names import BM25_RANK_KEY, DENSE_RANK_KEY, FUSED_SCORE_KEY
 
 __all__ = [
@@ -45,9 +47,6 @@ __all__ = [
     "reciprocal_rank_fusion",
     "simple_tokenize",
 ]
-
-
-_WORD = re.compile(r"\w+")
 
 
 def reciprocal_rank_fusion(
@@ -104,16 +103,15 @@ def _resolve_stopwords(stopwords: str | Sequence[str] | None) -> frozenset[str]:
 
 
 def simple_tokenize(text: str, stopwords: str | Sequence[str] | None = "en") -> list[str]:
-    """Lowercase word tokens (``\\w+``), without stop words: the BM25 tokenizer of :class:`HybridRetriever`.
+    """The BM25 tokenizer of :class:`HybridRetriever`: lowercase words (``\\w+``) without stop words, and CJK
+    text as Han characters and Kana/Hangul bigrams (:func:`retrievers.lexical.lexical_tokenize`).
 
     >>> simple_tokenize("Error ZX-81: the firmware is corrupt")
     ['error', 'zx', '81', 'firmware', 'corrupt']
+    >>> simple_tokenize("X2 充满电")
+    ['x2', '充', '满', '电']
     """
-    return _tokens(text, _resolve_stopwords(stopwords))
-
-
-def _tokens(text: str, drop: frozenset[str]) -> list[str]:
-    return [token for token in _WORD.findall(text.lower()) if token not in drop]
+    return lexical_tokenize(text, _resolve_stopwords(stopwords))
 
 
 class _Identity:
@@ -199,7 +197,8 @@ class HybridRetriever(BaseRetriever):
     """Weight of the dense ranking in the fusion; ``0`` turns the vector store search off."""
 
     stopwords: str | list[str] | None = "en"
-    """Words BM25 ignores: ``"en"`` (bm25s' English list), your own list, or ``None`` for none."""
+    """Words BM25 ignores: ``"en"`` (bm25s' English list), your own list, or ``None`` for none. They apply to
+    words only, never to the tokens of Chinese, Japanese or Korean text."""
 
     search_kwargs: dict[str, Any] = Field(default_factory=dict)
     """Extra keyword arguments for ``vectorstore.similarity_search`` (e.g. a metadata ``filter``). BM25 does
@@ -261,7 +260,7 @@ class HybridRetriever(BaseRetriever):
 
     # ------------------------------------------------------------------ the two rankings
     def _tokenize(self, text: str) -> list[str]:
-        return _tokens(text, self._stopwords)
+        return lexical_tokenize(text, self._stopwords)
 
     def bm25_search(self, query: str, fetch_k: int) -> list[Document]:
         """The BM25 ranking: documents sharing at least one query token, best first (ties in corpus order)."""
