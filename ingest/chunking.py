@@ -11,6 +11,11 @@ What it handles
   ``chunk_size``; a longer run is cut at the best boundary among the second half of the window's new
   tokens (those after the overlap), in this order: paragraph (blank line), sentence end, line break,
   space, and only as a last resort a raw token boundary (a long line of code or a URL with no space).
+  Sentence ends include the CJK ones (``。！？；``), which need no space after them.
+- **Records whole.** A table row or a list item (a line of a block the loader marked ``"table"`` or
+  ``"list"``) and a definition-list entry (an ``"entry"`` block) is never cut when it fits in a chunk: a cut
+  that would fall inside one moves back to its start, so it opens the next chunk whole. Only a record
+  longer than ``chunk_size`` is cut, by the rules above.
 - **Overlap.** Consecutive chunks of one section share about ``chunk_overlap`` tokens (between half and one
   and a half times as many), starting at the sentence or line start nearest to ``chunk_overlap`` tokens
   back, else at a word start.
@@ -39,6 +44,7 @@ text (no heading is prepended: see :mod:`ingest.contextual` for the text that is
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import json
@@ -48,7 +54,7 @@ import re
 import unicodedata
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +74,13 @@ _MIN_FILL = 0.5
 # Sections are tokenized in batches of about this many characters, so memory stays bounded on huge files.
 _BATCH_CHARS = 1 << 20
 
-# A sentence ends with terminal punctuation (and closing quotes or brackets) before white space;
-# CJK full stops need no space after them. The cut goes right after the match.
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)|[。！？]+[\"'”’）」』]*")
+# A sentence ends with terminal punctuation (and closing quotes or brackets) before white space; CJK
+# sentence ends (full stop, exclamation and question marks, and the full-width semicolon that separates
+# clauses as a sentence end does) need no space after them. The cut goes right after the match.
+_CJK_END = "。！？；．"
+_SENTENCE_END = re.compile(rf"[.!?…]+[\"'”’)\]]*(?=\s)|[{_CJK_END}]+[\"'”’）」』]*")
 # Where an overlap may start: after a sentence end, or after a line break.
-_OVERLAP_BREAK = re.compile(r"[.!?…]+[\"'”’)\]]*\s|[。！？]+[\"'”’）」』]*|\n")
+_OVERLAP_BREAK = re.compile(rf"[.!?…]+[\"'”’)\]]*\s|[{_CJK_END}]+[\"'”’）」』]*|\n")
 _SPACE = re.compile(r"\s")
 _NON_SPACE = re.compile(r"\S")
 # Pieces weighed one by one when only a length function is given: words (long ones cut every 32
@@ -314,9 +322,37 @@ def _overlap_start(text: str, toks: _Tokens, i: int, j: int, cut: int, overlap: 
     return m.start() if m is not None else s
 
 
-def _split(text: str, toks: _Tokens, a: int, b: int, budget: int, overlap: int) -> list[tuple[int, int]]:
+def _keep_record_whole(
+    text: str, toks: _Tokens, records: Sequence[tuple[int, int]], pos: int, cut: int, floor: int, budget: int
+) -> int:
+    """``cut``, or the start of the record (table row, list item, definition entry) it would split, when that
+    record starts after the chunk's start ``pos`` (and after ``floor``, the last chunk's end) and fits in
+    ``budget`` tokens on its own: the record then opens the next chunk whole."""
+    k = bisect.bisect_left(records, (cut, cut)) - 1  # the last record starting before the cut
+    if k < 0:
+        return cut
+    start, end = records[k]
+    if not start < cut < _strip_end(text, start, end):
+        return cut
+    if start <= pos or _strip_end(text, pos, start) <= max(pos, floor):
+        return cut
+    if toks.weight(toks.ended(start), toks.before(end)) > budget:
+        return cut
+    return start
+
+
+def _split(
+    text: str,
+    toks: _Tokens,
+    a: int,
+    b: int,
+    budget: int,
+    overlap: int,
+    records: Sequence[tuple[int, int]] = (),
+) -> list[tuple[int, int]]:
     """Cut ``text[a:b]`` (inside one section) into spans of at most ``budget`` tokens by ``toks``'s count,
-    consecutive spans sharing about ``overlap`` tokens. Spans are stripped of surrounding white space."""
+    consecutive spans sharing about ``overlap`` tokens. Spans are stripped of surrounding white space.
+    ``records`` (sorted ``(start, end)`` spans) are kept whole where they fit (see :func:`_keep_record_whole`)."""
     spans: list[tuple[int, int]] = []
     pos = _skip_space(text, a, b)
     n_end = toks.before(b)
@@ -340,6 +376,8 @@ def _split(text: str, toks: _Tokens, a: int, b: int, budget: int, overlap: int) 
         # lo > hi when several tokens share one character (byte-level BPE) or a token straddles the last
         # end: then cut after that token, keeping characters whole.
         cut = _best_cut(text, lo, hi) if lo <= hi else max(int(toks.ends[jmin - 1]), lo)
+        if records:
+            cut = _keep_record_whole(text, toks, records, pos, cut, last_end, budget)
         end = _strip_end(text, pos, cut)
         if end > max(pos, last_end):
             spans.append((pos, end))
@@ -361,6 +399,24 @@ class _Section:
     end: int
     page: int | None
     heading: tuple[str, ...]
+    records: list[tuple[int, int]] = field(default_factory=list)  # kept whole where they fit: rows, entries
+
+
+def _records(block: TextBlock, start: int) -> list[tuple[int, int]]:
+    """The records of a block whose text starts at ``start``: each line of a table (a row) or list (an
+    item), the whole of a definition-list entry."""
+    kind = getattr(block, "kind", "text")
+    if kind == "entry":
+        return [(start, start + len(block.text))]
+    if kind not in ("table", "list"):
+        return []
+    out = []
+    offset = start
+    for line in block.text.split("\n"):
+        if line.strip():
+            out.append((offset, offset + len(line)))
+        offset += len(line) + 1
+    return out
 
 
 # A section is tokenized in one call; a long run of blocks under one heading (a 100 MB text file is one
@@ -379,15 +435,17 @@ def _sections(loaded: LoadedFile) -> list[_Section]:
         if not block.text.strip():
             continue
         last = sections[-1] if sections else None
+        records = _records(block, start)
         if (
             last is not None
             and last.page == block.page
             and last.heading == tuple(block.heading)
             and end - last.start <= _MAX_SECTION_CHARS
         ):
-            sections[-1] = _Section(last.start, end, last.page, last.heading)
+            last.records.extend(records)
+            sections[-1] = _Section(last.start, end, last.page, last.heading, last.records)
         else:
-            sections.append(_Section(start, end, block.page, tuple(block.heading)))
+            sections.append(_Section(start, end, block.page, tuple(block.heading), records))
     return sections
 
 
@@ -526,7 +584,7 @@ class Chunker:
         for batch in _batches(_sections(loaded)):
             all_toks = self._source.tokenize([text[s.start : s.end] for s in batch], [s.start for s in batch])
             all_spans = [
-                _split(text, toks, section.start, section.end, self.chunk_size, self.chunk_overlap)
+                _split(text, toks, section.start, section.end, self.chunk_size, self.chunk_overlap, section.records)
                 for section, toks in zip(batch, all_toks, strict=True)
             ]
             if self.max_tokens is not None:

@@ -7,9 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["FileType", "LoadError", "LoadedFile", "TextBlock"]
+__all__ = ["BLOCK_KINDS", "BlockKind", "FileType", "LoadError", "LoadedFile", "TextBlock"]
 
 FileType = Literal["pdf", "html", "markdown", "text", "docx"]
+#: What a block holds, where the loader knows it. The chunker keeps *records* whole when they fit: each line
+#: of a ``"table"`` (one row) or ``"list"`` block (one item), and the whole of an ``"entry"`` block (a term of
+#: a definition list with its definition). ``"text"`` is everything else, ``"code"`` a verbatim block.
+BlockKind = Literal["text", "table", "list", "entry", "code"]
+BLOCK_KINDS: tuple[str, ...] = ("text", "table", "list", "entry", "code")
 
 
 @dataclass(frozen=True)
@@ -18,12 +23,15 @@ class TextBlock:
 
     Blocks are paragraphs or groups of paragraphs, in reading order; ``text`` is clean (no running
     headers/footers, hyphenation joined, whitespace normalised within lines, paragraphs separated by a
-    blank line). ``heading`` is the path of section titles above the text, outermost first.
+    blank line). ``heading`` is the path of section titles above the text, outermost first. ``kind`` says
+    what the block holds (see :data:`BlockKind`); it is a hint for the chunker and takes no part in
+    comparisons, so ``TextBlock("a") == TextBlock("a", kind="table")``.
     """
 
     text: str
     heading: tuple[str, ...] = ()
     page: int | None = None  # 1-based, PDFs only
+    kind: BlockKind = field(default="text", compare=False)
 
 
 @dataclass

@@ -27,7 +27,7 @@ def test_sphinx_page_keeps_main_text_only(tmp_path: Path) -> None:
         TextBlock("- Greens: grass clippings\n- Browns: dry leaves\n  - Oak leaves break down slowly", BIN),
         TextBlock("def ratio(greens, browns):\n    return greens / browns", BIN),
         TextBlock(
-            "Stage\tTemperature\nActive\t55 – 65 °C\nCuring\tbelow 40 °C", (*BIN, "How hot does it get?")
+            "Stage | Temperature\nActive | 55 – 65 °C\nCuring | below 40 °C", (*BIN, "How hot does it get?")
         ),
         TextBlock(
             "When it smells like forest soil.\nUsually after six months.",
@@ -50,7 +50,7 @@ def test_sphinx_page_keeps_main_text_only(tmp_path: Path) -> None:
 def test_page_without_main_falls_back_to_body_minus_furniture(tmp_path: Path) -> None:
     page = """<html><head><title>Shed</title><script>var x = 1;</script></head><body>
     <header><a href="/">Home</a> | <a href="/about">About</a></header>
-    <div class="sidebar-left"><ul><li>Link one</li><li>Link two</li></ul></div>
+    <div class="sidebar-left"><ul><li><a href="/one">Link one</a></li><li><a href="/two">Link two</a></li></ul></div>
     <h1>Tool shed</h1>
     <p>Open on <b>Saturdays</b>.</p>
     <ol><li>Sign in</li><li>Take a tool</li></ol>

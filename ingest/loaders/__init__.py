@@ -11,9 +11,12 @@ Public API::
 Types are detected by content first (``%PDF-``, a zip with ``word/document.xml``, an HTML start or dense
 markup) and extension second; see :mod:`ingest.loaders.detect`. Per format: :mod:`~ingest.loaders.pdf`,
 :mod:`~ingest.loaders.html`, :mod:`~ingest.loaders.markdown`, :mod:`~ingest.loaders.text`,
-:mod:`~ingest.loaders.docx`. Blocks are paragraph-sized (a list, table or code block is one block) and at
-most :data:`~ingest.loaders.clean.MAX_BLOCK_CHARS` characters; a block's ``heading`` is the path of section
-titles above it; PDF blocks carry their 1-based ``page``.
+:mod:`~ingest.loaders.docx`. Blocks are paragraph-sized (a list, table or code block is one block, a
+definition-list entry is one block) and at most :data:`~ingest.loaders.clean.MAX_BLOCK_CHARS` characters; a
+block's ``heading`` is the path of section titles above it; PDF blocks carry their 1-based ``page``; a
+block's ``kind`` says where it is a table, list, entry or code, for the chunker to keep rows and entries whole.
+Loaders keep what a reader sees (notes, sidebars, tables, code, captions) and drop only furniture
+(navigation, contents pages, running headers).
 
 Memory: plain text and Markdown are streamed (read and decoded 1 MiB at a time; type and encoding come from
 the first 64 KiB), so :func:`iter_blocks` / :func:`open_file` hold one read buffer and one block whatever

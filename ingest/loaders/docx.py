@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ingest.loaders.clean import MAX_BLOCK_CHARS, normalize_line, split_long
-from ingest.types import TextBlock
+from ingest.types import BlockKind, TextBlock
 
 __all__ = ["parse_docx"]
 
@@ -73,19 +73,19 @@ def parse_docx(path: Path) -> tuple[list[TextBlock], str | None]:
     def heading() -> tuple[str, ...]:
         return tuple(t for _, t in headings)
 
-    def emit(text: str) -> None:
+    def emit(text: str, kind: BlockKind = "text") -> None:
         if text.strip():
-            blocks.extend(TextBlock(p, heading()) for p in split_long(text, MAX_BLOCK_CHARS))
+            blocks.extend(TextBlock(p, heading(), kind=kind) for p in split_long(text, MAX_BLOCK_CHARS))
 
     def flush_items() -> None:
         if items:
-            emit("\n".join(items))
+            emit("\n".join(items), "list")
             items.clear()
 
     for item in document.iter_inner_content():
         if isinstance(item, Table):
             flush_items()
-            emit("\n".join(_table_lines(item)))
+            emit("\n".join(_table_lines(item)), "table")
             continue
         # a line break inside a paragraph (<w:br/>) comes out as "\n"
         text = "\n".join(filter(None, (normalize_line(line) for line in item.text.split("\n"))))

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from ingest.loaders.clean import MAX_BLOCK_CHARS, split_long
-from ingest.types import TextBlock
+from ingest.types import BlockKind, TextBlock
 
 __all__ = ["MarkdownParser"]
 
@@ -25,6 +25,7 @@ _THEMATIC = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _FENCE = re.compile(r"^( {0,3})(`{3,}|~{3,})(.*)$")
 _FRONT_TITLE = re.compile(r"""^title[ \t]*[:=][ \t]*(["']?)(.*?)\1[ \t]*$""", re.I)
 _INNER_SPACE = re.compile(r"(?<=\S)[ \t\f\v\u00a0]+")
+_LIST_ITEM = re.compile(r"^ {0,3}(?:[-*+]|\d{1,9}[.)])[ \t]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f\ufeff]")
 _MAX_FRONT_MATTER_LINES = 500
 
@@ -60,8 +61,9 @@ class MarkdownParser:
     def _block(self, lines: list[str]) -> Iterator[TextBlock]:
         text = "\n".join(lines).strip("\n")
         if text.strip():
+            kind = _kind(lines)
             for piece in split_long(text, MAX_BLOCK_CHARS):
-                yield TextBlock(piece, self.heading)
+                yield TextBlock(piece, self.heading, kind=kind)
 
     def blocks(self, lines: Iterable[str]) -> Iterator[TextBlock]:
         it = iter(lines)
@@ -132,6 +134,22 @@ class MarkdownParser:
             if len(held) > _MAX_FRONT_MATTER_LINES:
                 break
         return _chain_many(held, it)
+
+
+def _kind(lines: list[str]) -> BlockKind:
+    """``"code"`` for a fenced block, ``"table"`` for a pipe table, ``"list"`` for a list, else ``"text"``."""
+    filled = [line for line in lines if line.strip()]
+    if not filled:
+        return "text"
+    if _FENCE.match(filled[0]):
+        return "code"
+    if len(filled) > 1 and all(line.lstrip().startswith("|") for line in filled):
+        return "table"
+    if _LIST_ITEM.match(filled[0]) and all(
+        _LIST_ITEM.match(line) or line.startswith((" ", "\t")) for line in filled
+    ):
+        return "list"
+    return "text"
 
 
 def _chain_many(held: list[str], rest: Iterator[str]) -> Iterator[str]:

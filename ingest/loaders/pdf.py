@@ -11,9 +11,20 @@ Extraction (``pdf_extractor``):
   glued together (:func:`~ingest.loaders.clean.looks_glued`) or PDFium fails on the page, pypdf plain and
   layout are tried too and the text with the best spacing wins (PDFium on a tie).
 
-Clean-up, in order: running headers/footers/page numbers (lines at the top/bottom of ≥ 60 % of the pages
-after normalising digits) are dropped; lines are grouped into paragraphs; words broken at line ends are
-joined (:func:`~ingest.loaders.clean.dehyphenate`, with the document's own hyphenated words as evidence).
+Clean-up, in order (nothing a reader of the body sees is dropped):
+
+1. running headers, footers and page numbers: lines at the top/bottom of ≥ 60 % of the pages after
+   normalising digits, lines holding the page's printed number (TeX's "CHAPTER 5. SOFTWARE … 45", which
+   change with the chapter), lines repeated at the same edge of three pages within ten; only when set apart
+   from the text by a paragraph break, and never so that a page loses its body text
+   (:func:`~ingest.loaders.clean.repeated_edge_lines`);
+2. contents, list-of-tables/figures and index pages: their entry lines (dot leaders before a page number,
+   numbered titles ending in one, "term, 12, 40") and titles (:func:`~ingest.loaders.clean.contents_lines`);
+3. lines are grouped into paragraphs; words broken at line ends are joined
+   (:func:`~ingest.loaders.clean.dehyphenate`, with the document's own hyphenated words as evidence);
+4. a paragraph that runs over a page break is joined into one block (the page it starts on), and a page's
+   text under a heading shorter than :data:`MIN_FRAGMENT_CHARS` joins the same heading's text on the page
+   before or after; a "Chapter 4" / "Appendix A" line above an outline title is part of the heading.
 
 Headings: from the outline (bookmarks) when there is one: a block gets the path of the nearest outline
 entry at or before it; where the entry's title is found on its page the page is split there (and the
@@ -26,11 +37,12 @@ heights.
 Limits: no OCR (a scanned PDF is an error); pages follow PDFium's reading order (content-stream order:
 multi-column text stays in columns, but a box drawn late, e.g. some code blocks in wkhtmltopdf output,
 comes late); code indentation and tables are flattened to lines; layout headings need PDFium; a
-paragraph running over a page break is two blocks; an outline title is matched at its first occurrence
-on its page, so a table of contents on the same page as the heading can take the match.
+paragraph running over a page break is joined only when the next page starts in lower case; an outline
+title is matched at its first occurrence on its page, so a table of contents on the same page as the
+heading can take the match; a table's header row repeated at the top of its pages goes with the headers.
 
-Errors: encrypted without/with a wrong password, damaged files, no text at all, all as
-:class:`~ingest.types.LoadError` with one line saying what to do. PDFium is not thread-safe: all PDFium
+Errors: encrypted without/with a wrong password, damaged files, no text at all (no text objects: a scan),
+all as :class:`~ingest.types.LoadError` with one line saying what to do. PDFium is not thread-safe: all PDFium
 work holds a module lock, so parallel ingestion of PDFs is serialised there.
 """
 
@@ -46,6 +58,7 @@ from typing import Literal, get_args
 from ingest.loaders.clean import (
     MAX_BLOCK_CHARS,
     HyphenationVocabulary,
+    contents_lines,
     dehyphenate,
     glued_ratio,
     looks_glued,
@@ -55,7 +68,14 @@ from ingest.loaders.clean import (
 )
 from ingest.types import LoadError, TextBlock
 
-__all__ = ["DEFAULT_PDF_EXTRACTOR", "PDF_EXTRACTORS", "PdfExtractor", "PdfText", "extract_pdf"]
+__all__ = [
+    "DEFAULT_PDF_EXTRACTOR",
+    "MIN_FRAGMENT_CHARS",
+    "PDF_EXTRACTORS",
+    "PdfExtractor",
+    "PdfText",
+    "extract_pdf",
+]
 
 PdfExtractor = Literal["auto", "pypdfium2", "pypdf", "pypdf-layout"]
 PDF_EXTRACTORS: tuple[str, ...] = get_args(PdfExtractor)
@@ -67,6 +87,12 @@ _PDFIUM_LOCK = threading.RLock()
 _HEADING_RATIO = 1.1  # a heading's glyphs are at least this much taller than the body's
 _PARAGRAPH_GAP = 0.6  # vertical gap between lines, in line heights, that starts a new paragraph
 _MAX_HEADING_CHARS = 200
+_CHAPTER_LABEL = re.compile(
+    r"^(?:chapter|part|appendix|book|lesson|unit)\s+(?:\d+|[ivxlcdm]+|[a-z])\.?$", re.I
+)
+#: A page's run of text under one heading shorter than this is merged with the same heading's text on the
+#: page before (or after): the tail of a paragraph, a stray label, never a chunk of its own.
+MIN_FRAGMENT_CHARS = 50
 
 
 @dataclass
@@ -359,14 +385,7 @@ def extract_pdf(
 
     if not any(pages):
         raise LoadError(source, NO_TEXT)
-
-    # running headers, footers, page numbers
-    drop = repeated_edge_lines([[line.text for line in lines] for lines in pages])
-    for p, lines in enumerate(pages):
-        if drop[p]:
-            pages[p] = [line for i, line in enumerate(lines) if i not in drop[p]]
-    if not any(pages):
-        raise LoadError(source, NO_TEXT)
+    pages = _drop_furniture(pages, source)
 
     vocabulary = HyphenationVocabulary(_page_text(lines) for lines in pages)
     out = _Assembler(vocabulary)
@@ -376,9 +395,101 @@ def extract_pdf(
         _mark_layout_headings(pages)
         _assemble_with_layout(out, pages)
     out.flush()
+    blocks = _merge_fragments(out.blocks)
     if title is None:
         title = next((t for lvl, t in _first_headings(outline, pages) if lvl == 1), None)
-    return PdfText(out.blocks, n_pages, title, warnings, used)
+    return PdfText(blocks, n_pages, title, warnings, used)
+
+
+def _continues(before: str, after: str) -> bool:
+    """Whether ``after`` (the top of a page) carries on the sentence ``before`` (the end of the last page)."""
+    return bool(before) and before.rstrip()[-1:] not in '.!?:;"”’)]。！？' and after.lstrip()[:1].islower()
+
+
+def _merge_fragments(blocks: list[TextBlock]) -> list[TextBlock]:
+    """Join a paragraph that runs over a page break (the end of a page with no sentence end, the next page
+    starting in lower case, same heading) into one block on the page it starts on; and merge a page's text
+    under a heading that is shorter than :data:`MIN_FRAGMENT_CHARS` into the same heading's text on the
+    page before, else after."""
+    out: list[TextBlock] = []
+    for block in blocks:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and prev.heading == block.heading
+            and prev.page is not None
+            and block.page is not None
+            and block.page == prev.page + 1
+            and _continues(prev.text, block.text)
+            and len(prev.text) + len(block.text) < MAX_BLOCK_CHARS
+        ):
+            out[-1] = TextBlock(f"{prev.text}\n{block.text}", prev.heading, prev.page, kind=prev.kind)
+            continue
+        out.append(block)
+    # sections (runs of one page and heading) too small to stand alone
+    runs: list[list[int]] = []
+    for i, block in enumerate(out):
+        if runs and out[runs[-1][0]].page == block.page and out[runs[-1][0]].heading == block.heading:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    merged: dict[int, str] = {}  # block index -> its text with the fragments merged into it
+    gone: set[int] = set()
+    for r, run in enumerate(runs):
+        if sum(len(out[i].text) for i in run) >= MIN_FRAGMENT_CHARS:
+            continue
+        heading = out[run[0]].heading
+        text = "\n\n".join(out[i].text for i in run)
+        before = runs[r - 1][-1] if r > 0 else None
+        after = runs[r + 1][0] if r + 1 < len(runs) else None
+        if before is not None and before not in gone and out[before].heading == heading:
+            target, joined = before, f"{merged.get(before, out[before].text)}\n\n{text}"
+        elif after is not None and out[after].heading == heading:
+            target, joined = after, f"{text}\n\n{merged.get(after, out[after].text)}"
+        else:
+            continue  # alone under its heading: the heading's whole text
+        if len(joined) <= MAX_BLOCK_CHARS:
+            merged[target] = joined
+            gone.update(run)
+    return [
+        TextBlock(merged[i], b.heading, b.page, kind="text") if i in merged else b
+        for i, b in enumerate(out)
+        if i not in gone
+    ]
+
+
+def _paragraph_starts(lines: list[_Line]) -> set[int] | None:
+    """Indexes of the lines that start a paragraph, or ``None`` where the extractor cannot tell (pypdf plain
+    marks only a page's first line)."""
+    starts = {i for i, line in enumerate(lines) if line.new_paragraph}
+    if len(lines) > 1 and starts == {0} and all(line.top is None for line in lines):
+        return None
+    return starts
+
+
+def _drop_furniture(pages: list[list[_Line]], source: str) -> list[list[_Line]]:
+    """Pages without running headers/footers/page numbers (:func:`~ingest.loaders.clean.repeated_edge_lines`)
+    and without contents, list-of-tables and index pages (:func:`~ingest.loaders.clean.contents_lines`).
+    Contents are kept if nothing else would be left."""
+    texts = [[line.text for line in lines] for lines in pages]
+    drop = repeated_edge_lines(texts, breaks=[_paragraph_starts(lines) for lines in pages])
+    pages = [
+        [line for i, line in enumerate(lines) if i not in gone]
+        for lines, gone in zip(pages, drop, strict=True)
+    ]
+    if not any(pages):  # repeated_edge_lines keeps body text, so only furniture was there
+        raise LoadError(source, "only running headers, footers and page numbers on every page; no body text")
+    contents = contents_lines([[line.text for line in lines] for lines in pages])
+    kept = [
+        [line for i, line in enumerate(lines) if i not in gone]
+        for lines, gone in zip(pages, contents, strict=True)
+    ]
+    if not any(kept):
+        return pages  # a document that is all entries (a price list, an index on its own): keep it
+    for lines, gone in zip(kept, contents, strict=True):
+        if gone and lines:
+            lines[0].new_paragraph = True  # what follows a contents list starts afresh
+    return kept
 
 
 def _first_headings(outline: list[_OutlineEntry], pages: list[list[_Line]]) -> Iterable[tuple[int, str]]:
@@ -405,6 +516,9 @@ def _assemble_with_outline(out: _Assembler, pages: list[list[_Line]], outline: l
                 cursor = at
             else:
                 first, end = found
+                # "Chapter 4" / "Appendix A" set above the title is part of the heading, not text
+                if first > cursor and _CHAPTER_LABEL.match(lines[first - 1].text):
+                    first -= 1
                 starts.setdefault(first, []).append((entry, end))
                 cursor = end
         skip_until = 0
