@@ -13,6 +13,87 @@ from pathlib import Path
 from fpdf import FPDF
 
 # ------------------------------------------------------------------------------------------------ HTML
+# An API page shaped like Javadoc 17's: <main> holds a header (a "Package" up-link above the class title),
+# the class description (its signature's links go out of the site), a member summary as a grid of divs with
+# tab buttons above it, and the member details, both lists whose items are sections. Furniture: the
+# up-link, the summary's cells that are only a jump to the member's details, the "See Also" jump list.
+JAVADOC_LOWER = (  # the details are most of the page's text, as in a real class page
+    "Lowers the set point by half a degree, down to the frost guard at five degrees. The valve follows within "
+    "a minute; the radiator cools over the next hour. Lowering a room that is already at the frost guard "
+    "changes nothing and is not an error. In the summer schedule the set point is ignored and the valve "
+    "stays shut, so lowering then only takes effect in October. A room whose window contact reports an "
+    "open window is held at the frost guard whatever its set point, and lowering it is remembered for "
+    "when the window closes. Every change is written to the boiler log with the time and the caretaker's "
+    "badge number, and the weekly report lists the rooms lowered more than three times."
+)
+JAVADOC_PAGE = f"""<!DOCTYPE HTML><html><head><title>Thermostat (Caretaker API)</title>
+<meta name="generator" content="javadoc/ClassWriterImpl"></head><body>
+<header role="banner"><nav role="navigation"><ul><li><a href="package-summary.html">Package</a></li>
+  <li><a href="overview-tree.html">Tree</a></li></ul></nav></header>
+<main role="main">
+<div class="header">
+<div class="sub-title"><span class="package-label-in-type">Package</span>&nbsp;<a href="package-summary.html">org.example.caretaker</a></div>
+<h1 title="Class Thermostat" class="title">Class Thermostat</h1>
+</div>
+<section class="class-description" id="class-description">
+<div class="type-signature"><span class="modifiers">public final class </span><span class="element-name"><a href="../src/Thermostat.html#line-12">Thermostat</a></span>
+<span class="extends-implements">extends <a href="https://example.org/api/Object.html" class="external-link">Object</a></span></div>
+<div class="block"><p>Holds the set point of one room and switches its radiator valve.</p></div>
+</section>
+<section class="summary"><ul class="summary-list"><li><section class="method-summary" id="method-summary">
+<h2>Method Summary</h2>
+<div class="table-tabs" role="tablist"><button role="tab" class="active-table-tab">All Methods</button><button role="tab">Instance Methods</button></div>
+<div class="summary-table two-column-summary">
+<div class="table-header col-first">Method</div><div class="table-header col-last">Description</div>
+<div class="col-first"><code><a href="#lower()" class="member-name-link">lower</a></code></div>
+<div class="col-last"><div class="block">Lowers the set point by half a degree.</div></div>
+</div>
+</section></li></ul></section>
+<section class="details"><ul class="details-list"><li><section class="method-details" id="method-detail">
+<h2>Method Details</h2>
+<ul class="member-list"><li><section class="detail" id="lower()"><h3>lower</h3>
+<div class="member-signature"><span class="modifiers">public</span>&nbsp;<span class="return-type">void</span>&nbsp;<span class="element-name">lower</span>()</div>
+<div class="block">{JAVADOC_LOWER}</div>
+<dl class="notes"><dt>See Also:</dt><dd><ul class="see-list"><li><a href="#raise()"><code>raise()</code></a></li></ul></dd></dl>
+</section></li></ul>
+</section></li></ul></section>
+</main>
+<footer role="contentinfo"><p class="legal-copy"><small>Copyright 2024 Example Caretakers.</small></p></footer>
+</body></html>
+"""
+
+# An API page shaped like Doxygen 1.8's: no <main>; a title area, a summary of the members as tables whose
+# heading rows hold the h2s, a group header ("Macro Definition Documentation") right above each macro's own
+# h2, and an <address> footer naming the generator. Furniture: the link-only rows (sub-groups), the footer.
+DOXYGEN_PAGE = """<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN" "https://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml"><head><meta name="generator" content="Doxygen 1.8.16"/>
+<title>Boiler API: Burner Flags</title></head><body>
+<div id="top"><div id="titlearea"><table><tr><td><div id="projectname">Boiler API</div></td></tr></table></div></div>
+<div class="header"><div class="headertitle"><div class="title">Burner Flags<div class="ingroups"><a class="el" href="group__boiler.html">Boiler API</a></div></div></div></div>
+<div class="contents">
+<table class="memberdecls">
+<tr class="heading"><td colspan="2"><h2 class="groupheader"><a name="groups"></a>Modules</h2></td></tr>
+<tr><td class="memItemLeft">&#160;</td><td class="memItemRight"><a class="el" href="group__pilot.html">Pilot Flags</a></td></tr>
+<tr><td class="memItemLeft">&#160;</td><td class="memItemRight"><a class="el" href="group__fan.html">Fan Flags</a></td></tr>
+</table>
+<table class="memberdecls">
+<tr class="heading"><td colspan="2"><h2 class="groupheader"><a name="define-members"></a>Macros</h2></td></tr>
+<tr><td class="memItemLeft">#define&#160;</td><td class="memItemRight"><a class="el" href="#ga1">BURNER_LOW</a>&#160;&#160;&#160;0x01</td></tr>
+<tr><td class="memItemLeft">#define&#160;</td><td class="memItemRight"><a class="el" href="#ga2">BURNER_HIGH</a>&#160;&#160;&#160;0x02</td></tr>
+</table>
+<h2 class="groupheader">Macro Definition Documentation</h2>
+<a id="ga1"></a><h2 class="memtitle"><span class="permalink"><a href="#ga1">&#9670;&nbsp;</a></span>BURNER_LOW</h2>
+<div class="memitem"><div class="memproto"><table class="memname"><tr><td class="memname">#define BURNER_LOW&#160;&#160;&#160;0x01</td></tr></table></div>
+<div class="memdoc"><p>Runs the burner on its low stage, for mild days.</p></div></div>
+<a id="ga2"></a><h2 class="memtitle"><span class="permalink"><a href="#ga2">&#9670;&nbsp;</a></span>BURNER_HIGH</h2>
+<div class="memitem"><div class="memproto"><table class="memname"><tr><td class="memname">#define BURNER_HIGH&#160;&#160;&#160;0x02</td></tr></table></div>
+<div class="memdoc"><p>Runs the burner on both stages, for frost.</p></div></div>
+</div>
+<hr class="footer"/><address class="footer"><small>Generated by &#160;<a href="http://www.doxygen.org/index.html"><img class="footer" src="doxygen.png" alt="doxygen"/></a> 1.8.16</small></address>
+</body></html>
+"""
+
+
 # The answer to "where is the spare boiler room key?" sits in a DocBook sidebar, as DocBook and Publican
 # write notes and asides; the chapter also has a note as an admonition table, a variable list, a table, a
 # screen (code) and a figure. Navigation: the header and footer link bars and the chapter's contents list.
@@ -330,5 +411,42 @@ def build_manual_pdf(path: Path) -> Path:
     for entry in MANUAL_INDEX:
         pdf.cell(0, 6, entry, new_x="LMARGIN", new_y="NEXT")
     _foot_folio(pdf, pdf.page_no() - FIRST_NUMBERED_PAGE + 1)
+    pdf.output(str(path))
+    return path
+
+
+# A Sphinx-LaTeX-style book whose outline names the sections without their numbers ("Bleeding") while the
+# page prints them ("1.1 Bleeding"), and whose appendix is four pages each holding only a figure's
+# caption (the figures are pictures), as a flowchart appendix is.
+NUMBERED_SECTIONS = [("1.1", "Bleeding", "Radiators are bled in October, from the top floor downwards."),
+                     ("1.2", "Flushing", "A radiator cold at the bottom is flushed with the valve open.")]  # fmt: skip
+FIGURE_CAPTIONS = [f"Fig. {n}: {what}" for n, what in enumerate(
+    ["Filling the loop", "Bleeding a radiator", "Draining the system", "Refilling after a drain"], start=1)]  # fmt: skip
+
+
+def build_numbered_pdf(path: Path) -> Path:
+    """The book described above :data:`NUMBERED_SECTIONS`: a chapter of two sections, then the captions."""
+    pdf = FPDF()
+    pdf.set_auto_page_break(False)
+    pdf.add_page()
+    pdf.start_section("Radiators", level=0)
+    _title(pdf, "1 Radiators")
+    for number, title, text in NUMBERED_SECTIONS:
+        pdf.start_section(title, level=1)
+        pdf.set_font("helvetica", style="B", size=13)
+        pdf.cell(0, 8, f"{number} {title}", new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
+        pdf.set_font("helvetica", size=11)
+        pdf.cell(0, 6, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(4)
+    pdf.add_page()
+    pdf.start_section("Flowcharts", level=0)
+    _title(pdf, "2 Flowcharts")
+    pdf.set_font("helvetica", size=11)
+    pdf.cell(0, 6, "The drawings in this appendix show each job step by step.", new_x="LMARGIN", new_y="NEXT")
+    for caption in FIGURE_CAPTIONS:
+        pdf.add_page()
+        pdf.set_y(120)
+        pdf.cell(0, 6, caption, align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.output(str(path))
     return path

@@ -96,12 +96,39 @@ def test_control_characters_without_nul_are_binary(tmp_path: Path) -> None:
         load_file(write(tmp_path / "ctl.txt", data), tmp_path)
 
 
-def test_nul_bytes_after_the_sniffed_start_raise_while_streaming(tmp_path: Path) -> None:
-    data = b"a line of text\n" * (2 * SNIFF_BYTES // 15) + b"\x00\x01\x02 binary tail"
+def test_binary_content_after_the_sniffed_start_raises_while_streaming(tmp_path: Path) -> None:
+    data = b"a line of text\n" * (2 * SNIFF_BYTES // 15) + bytes(range(256)) * 16 + b"binary tail"
     path = write(tmp_path / "tail.txt", data)
     opened = open_file(path, tmp_path)  # the start looks fine
-    with pytest.raises(LoadError, match=r"binary content, not text \(NUL byte at offset \d+\)"):
+    with pytest.raises(LoadError, match=r"binary content, not text \(control characters at offset \d+\)"):
         list(opened.blocks)
+
+
+def test_bytes_of_every_value_named_txt_are_binary(tmp_path: Path) -> None:
+    with pytest.raises(LoadError, match=r"binary content, not text"):
+        load_file(write(tmp_path / "junk.txt", bytes(range(256)) * 40), tmp_path)
+
+
+@pytest.mark.parametrize("at", ["start", "past the sniffed start"])
+def test_a_stray_nul_is_text_and_is_dropped(tmp_path: Path, at: str) -> None:
+    # One NUL in a page of text (a manual quoting the character it documents) is not binary content.
+    filler = b"" if at == "start" else b"filler line of plain text\n" * (2 * SNIFF_BYTES // 26)
+    data = filler + b"\n" + b"The terminator is \x00 the NUL character.\n\nNext paragraph.\n"
+    loaded = load_file(write(tmp_path / "nul.txt", data), tmp_path)
+    assert [b.text for b in loaded.blocks][-2:] == ["The terminator is the NUL character.", "Next paragraph."]
+    assert "\x00" not in loaded.text
+
+
+def test_a_stray_nul_in_an_html_page_is_dropped(tmp_path: Path) -> None:
+    page = (
+        b"<!DOCTYPE html><html><head><title>Chars</title></head><body><h1>Character constants</h1>"
+        b"<p><code>\x00</code> is the null control character, abbreviated NUL.</p></body></html>"
+    )
+    loaded = load_file(write(tmp_path / "chars.html", page), tmp_path)
+    assert [b.text for b in loaded.blocks] == ["is the null control character, abbreviated NUL."]
+    page_with_junk = page.replace(b"</body>", b"<p>" + bytes(range(1, 32)) * 200 + b"</p></body>")
+    with pytest.raises(LoadError, match="binary content, not text"):
+        load_file(write(tmp_path / "junk.html", page_with_junk), tmp_path)
 
 
 def test_empty_and_blank_files(tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ from pathlib import Path
 from ingest.loaders.detect import (
     SNIFF_BYTES,
     SUFFIX_TYPES,
+    binary_reason,
     detect_encoding,
     detect_type,
     detect_type_from_head,
@@ -144,6 +145,11 @@ def _open(
 
         with open_binary(path, source) as f:
             data = f.read()
+        if b"\x00" in data and not _is_wide(head, source):
+            reason = binary_reason(data)  # the whole page: only its start was sniffed
+            if reason is not None:
+                raise LoadError(source, reason)
+            data = data.replace(b"\x00", b"")  # a stray NUL (Javadoc's page on char constants) is no text
         blocks, title, encoding = parse_html(data)
         opened = OpenedFile(source, "html", iter(blocks), title)
         if encoding and encoding.lower().replace("_", "-") not in ("utf-8", "ascii", "us-ascii"):
@@ -176,6 +182,11 @@ def _open(
         blocks = iter_text_blocks(lines)
     opened.blocks = _guarded(blocks, source, file_type)
     return opened
+
+
+def _is_wide(head: bytes, source: str) -> bool:
+    """Whether a file starting with ``head`` is UTF-16/32 (its NUL bytes are text)."""
+    return detect_encoding(head, source, complete=len(head) < SNIFF_BYTES).startswith(("utf-16", "utf-32"))
 
 
 def _guarded(blocks: Iterator[TextBlock], source: str, file_type: FileType) -> Iterator[TextBlock]:

@@ -3,7 +3,7 @@
 Only the first :data:`SNIFF_BYTES` of a file are read here. Handles: PDF (``%PDF-`` in the first KiB),
 DOCX (a zip holding ``word/document.xml``), HTML (a doctype/``<html`` start, or markup-dense text),
 Markdown (by extension, or ATX headings/fences in an extension-less file), plain text; empty files, binary
-junk (NUL bytes, control characters), legacy ``.doc`` and other zips are refused with a
+junk (a share of NUL and other control bytes no text has), legacy ``.doc`` and other zips are refused with a
 :class:`~ingest.types.LoadError` saying what to do. Doesn't handle: other office formats, images (OCR),
 archives.
 """
@@ -21,6 +21,7 @@ from ingest.types import FileType, LoadError
 __all__ = [
     "SNIFF_BYTES",
     "SUFFIX_TYPES",
+    "binary_reason",
     "detect_encoding",
     "detect_type",
     "detect_type_from_head",
@@ -54,8 +55,12 @@ _BOMS: list[tuple[bytes, str]] = [
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 ]
-# Control bytes that don't occur in text (tab, LF, VT, FF, CR and ESC do).
+# Control bytes that don't occur in text (tab, LF, VT, FF, CR and ESC do); NUL is one of them.
 _CONTROL_BYTES = bytes([*range(0x00, 0x09), 0x0E, 0x0F, *range(0x10, 0x1B), *range(0x1C, 0x20)])
+# Binary is judged per window of this many bytes: more than this share of control bytes (NULs included) in
+# any window, and more than one, is binary. So a stray NUL in a page of text (Javadoc writes the NUL
+# character it documents) is text, and a binary blob inside a long text file is still found.
+_CONTROL_WINDOW = 4096
 _MAX_CONTROL_SHARE = 0.02
 _PREFERRED_ENCODINGS = ("cp1252", "iso8859_15", "latin_1")
 
@@ -112,24 +117,43 @@ def _utf16_without_bom(head: bytes) -> str | None:
     return None
 
 
+def binary_reason(data: bytes, offset: int = 0) -> str | None:
+    """Why ``data`` is binary, not text (``None``: it is text as far as control bytes go).
+
+    Looks at each :data:`_CONTROL_WINDOW`-byte window: more than 2 % of control bytes (NUL included, tab,
+    line ends, form feed and ESC excluded), and more than one, makes it binary. ``offset`` is where ``data``
+    starts in its file, for the message. UTF-16/32 text must be recognised before this is asked.
+    """
+    for start in range(0, len(data), _CONTROL_WINDOW):
+        window = data[start : start + _CONTROL_WINDOW]
+        controls = len(window) - len(window.translate(None, _CONTROL_BYTES))
+        if controls > max(1, _MAX_CONTROL_SHARE * len(window)):
+            nuls = window.count(0)
+            what = "NUL bytes" if 2 * nuls >= controls else "control characters"
+            where = f" at offset {offset + start}" if offset or start else ""
+            return f"binary content, not text ({what}{where}); is this the right file?"
+    return None
+
+
 def detect_encoding(head: bytes, source: str, *, complete: bool) -> str:
     """The text encoding of a file that starts with ``head`` (``complete``: ``head`` is the whole file).
 
     BOMs win; then UTF-8 if ``head`` decodes as UTF-8; then charset-normalizer's best guess (cp1252 when it
     fits as well as the best: plain latin-1 text is reported as cp1252, its superset). Raises
-    :class:`LoadError` ("binary content, not text") for NUL bytes (outside UTF-16/32) or more than 2 % of
-    control characters, and when no encoding fits.
+    :class:`LoadError` ("binary content, not text") where :func:`binary_reason` finds a window of more
+    than 2 % control bytes or NULs (outside UTF-16/32; a stray NUL is text, dropped later), and when no
+    encoding fits.
     """
     for bom, name in _BOMS:
         if head.startswith(bom):
             return name
     if b"\x00" in head:
         enc = _utf16_without_bom(head)
-        if enc is None:
-            raise LoadError(source, "binary content, not text (NUL bytes); is this the right file?")
-        return enc
-    if head and len(head) - len(head.translate(None, _CONTROL_BYTES)) > _MAX_CONTROL_SHARE * len(head):
-        raise LoadError(source, "binary content, not text (control characters); is this the right file?")
+        if enc is not None:
+            return enc
+    reason = binary_reason(head)
+    if reason is not None:
+        raise LoadError(source, reason)
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
         return "utf-8"

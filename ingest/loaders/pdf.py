@@ -28,7 +28,8 @@ Clean-up, in order (nothing a reader of the body sees is dropped):
 
 Headings: from the outline (bookmarks) when there is one: a block gets the path of the nearest outline
 entry at or before it; where the entry's title is found on its page the page is split there (and the
-title line leaves the body text), otherwise at the destination's position when the outline gives one
+title line leaves the body text, its printed section number joining the title: "3.1 Which Languages to
+Use" for the bookmark "Which Languages to Use"), otherwise at the destination's position when the outline gives one
 and the extractor gives line positions (PDFium), otherwise at the top of the page (after the entries
 found before it on that page). Without an outline, from the layout (PDFium only): a line whose glyphs
 are ≥ 10 % taller than the body text's most common height is a heading; heading levels rank the distinct
@@ -259,6 +260,9 @@ def _dest_y(dest) -> float | None:  # FPDF_DEST
 
 
 # ------------------------------------------------------------------------------------------ headings
+_SECTION_NUMBER = re.compile(r"\s*((?:\d+(?:\.\d+)*|[IVXLC]+)\.?)\s+\D")
+
+
 def _norm(text: str) -> str:
     text = re.sub(r"[\W_]+", " ", text.casefold().replace("\ufffe", "")).strip()
     return re.sub(r"^(?:\d+(?: \d+)*|[ivxlc]+) (?=\D)", "", text)  # leading section number
@@ -433,26 +437,28 @@ def _merge_fragments(blocks: list[TextBlock]) -> list[TextBlock]:
             runs[-1].append(i)
         else:
             runs.append([i])
-    merged: dict[int, str] = {}  # block index -> its text with the fragments merged into it
+    texts = [b.text for b in out]  # with the fragments merged in so far (a run may pass them on)
+    merged: set[int] = set()
     gone: set[int] = set()
     for r, run in enumerate(runs):
-        if sum(len(out[i].text) for i in run) >= MIN_FRAGMENT_CHARS:
+        text = "\n\n".join(texts[i] for i in run)
+        if len(text) >= MIN_FRAGMENT_CHARS:
             continue
         heading = out[run[0]].heading
-        text = "\n\n".join(out[i].text for i in run)
         before = runs[r - 1][-1] if r > 0 else None
         after = runs[r + 1][0] if r + 1 < len(runs) else None
         if before is not None and before not in gone and out[before].heading == heading:
-            target, joined = before, f"{merged.get(before, out[before].text)}\n\n{text}"
+            target, joined = before, f"{texts[before]}\n\n{text}"
         elif after is not None and out[after].heading == heading:
-            target, joined = after, f"{text}\n\n{merged.get(after, out[after].text)}"
+            target, joined = after, f"{text}\n\n{texts[after]}"
         else:
             continue  # alone under its heading: the heading's whole text
         if len(joined) <= MAX_BLOCK_CHARS:
-            merged[target] = joined
+            texts[target] = joined
+            merged.add(target)
             gone.update(run)
     return [
-        TextBlock(merged[i], b.heading, b.page, kind="text") if i in merged else b
+        TextBlock(texts[i], b.heading, b.page, kind="text") if i in merged else b
         for i, b in enumerate(out)
         if i not in gone
     ]
@@ -501,30 +507,40 @@ def _first_headings(outline: list[_OutlineEntry], pages: list[list[_Line]]) -> I
                 yield line.heading_level, line.text
 
 
+def _numbered_title(title: str, printed: list[_Line]) -> str:
+    """An outline ``title`` with the section number that its printed heading lines start with ("3.1 Which
+    Languages to Use" for the bookmark "Which Languages to Use"): the heading as a reader sees it."""
+    m = _SECTION_NUMBER.match(" ".join(line.text for line in printed))
+    if m is None or title.startswith(m.group(1)):
+        return title
+    return f"{m.group(1)} {title}"
+
+
 def _assemble_with_outline(out: _Assembler, pages: list[list[_Line]], outline: list[_OutlineEntry]) -> None:
     by_page: dict[int, list[_OutlineEntry]] = {}
     for entry in sorted(outline, key=lambda e: e.page):  # stable: document order within a page
         by_page.setdefault(min(entry.page, len(pages) - 1), []).append(entry)
     for p, lines in enumerate(pages):
         cursor = 0
-        starts: dict[int, list[tuple[_OutlineEntry, int]]] = {}  # line index -> entries starting there
+        starts: dict[int, list[tuple[_OutlineEntry, str, int]]] = {}  # line index -> headings starting there
         for entry in by_page.get(p, []):
             found = _locate(entry.title, lines, cursor)
             if found is None:
                 at = _line_below(entry.y, lines, cursor)
-                starts.setdefault(at, []).append((entry, at))
+                starts.setdefault(at, []).append((entry, entry.title, at))
                 cursor = at
             else:
                 first, end = found
+                title = _numbered_title(entry.title, lines[first:end])
                 # "Chapter 4" / "Appendix A" set above the title is part of the heading, not text
                 if first > cursor and _CHAPTER_LABEL.match(lines[first - 1].text):
                     first -= 1
-                starts.setdefault(first, []).append((entry, end))
+                starts.setdefault(first, []).append((entry, title, end))
                 cursor = end
         skip_until = 0
         for i in range(len(lines) + 1):
-            for entry, end in starts.get(i, []):
-                out.heading(entry.level, entry.title)
+            for entry, title, end in starts.get(i, []):
+                out.heading(entry.level, title)
                 skip_until = max(skip_until, end)
             if i == len(lines):
                 break

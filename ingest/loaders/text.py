@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ingest.loaders.clean import MAX_BLOCK_CHARS, normalize_line, split_long
-from ingest.loaders.detect import open_binary
+from ingest.loaders.detect import binary_reason, open_binary
 from ingest.types import LoadError, TextBlock
 
 __all__ = ["READ_BYTES", "iter_lines", "iter_text_blocks"]
@@ -28,9 +28,10 @@ def iter_lines(
 ) -> Iterator[str]:
     """The lines of a text file (without line ends), decoded incrementally from ``encoding``.
 
-    Undecodable bytes become U+FFFD; their count is appended to ``warnings`` at the end. NUL bytes past the
-    sniffed start of a file that is not UTF-16/32 raise :class:`LoadError` (binary content). A line longer
-    than :data:`MAX_BLOCK_CHARS` comes out in pieces.
+    Undecodable bytes become U+FFFD; their count is appended to ``warnings`` at the end. Binary content past
+    the sniffed start of a file that is not UTF-16/32 (a window dense in NUL or control bytes, see
+    :func:`~ingest.loaders.detect.binary_reason`) raises :class:`LoadError`; a stray NUL is dropped. A line
+    longer than :data:`MAX_BLOCK_CHARS` comes out in pieces.
     """
     decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
     wide = encoding.startswith(("utf-16", "utf-32"))
@@ -43,13 +44,14 @@ def iter_lines(
                 data = f.read(read_bytes)
             except OSError as e:
                 raise LoadError(source, f"cannot read the file ({e.strerror or e}); check the disk") from None
-            if not wide and b"\x00" in data:
-                at = offset + data.index(b"\x00")
-                raise LoadError(
-                    source, f"binary content, not text (NUL byte at offset {at}); is this the right file?"
-                )
+            if not wide:
+                reason = binary_reason(data, offset)
+                if reason is not None:
+                    raise LoadError(source, reason)
             offset += len(data)
             text = decoder.decode(data, final=not data)
+            if not wide and "\x00" in text:
+                text = text.replace("\x00", "")
             replaced += text.count("\ufffd")
             text = pending + text
             if data and text.endswith("\r"):  # maybe the first half of "\r\n"
