@@ -83,6 +83,15 @@ class RetrievalSettings(_Section):
     reranker: str | None = Field(None, description="Reranker model (e.g. \"minilm\" with kind colbert); empty or unset: none.")
     reranker_kind: RerankerKindName = Field("colbert", description="How the reranker scores: cross-encoder, colbert or llm.")
     top_n: int = Field(4, ge=1, le=100, description="Passages given to the generator after reranking.")
+    fusion_weight: float = Field(
+        1.0, ge=0.0, le=1.0,
+        description="With a reranker: its share when its z-scored score is combined with the first stage's "
+        "(dense or hybrid) over the candidates; 1: the reranker's order alone, 0: the first stage's.",
+    )
+    max_per_section: int | None = Field(
+        None, ge=1, description="At most this many passages of one section (source and heading) before passages "
+        "of other sections; the rest move down, none is dropped. Unset: no cap.",
+    )
     min_score: float | None = Field(
         None,
         description="Passages scoring below it are dropped; none left: the answer is 'the documents do not say'. "

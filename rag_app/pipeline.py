@@ -159,6 +159,7 @@ class Pipeline:
         self.passages = PassageRetriever(
             candidates=build_candidates(self.settings, self.reader), reranker=self.reranker,
             top_n=self.settings.retrieval.top_n, min_score=self.min_score,
+            fusion_weight=self.settings.retrieval.fusion_weight, max_per_section=self.settings.retrieval.max_per_section,
         )
         self._chunk_count = count
 

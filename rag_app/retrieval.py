@@ -34,7 +34,14 @@ from langchain_core.vectorstores import VectorStore
 from pydantic import ConfigDict, Field
 
 from rag_app.config import RetrievalSettings, Settings
-from retrievers.names import FUSED_SCORE_KEY, RELEVANCE_SCORE_KEY, RerankerKind
+from retrievers.fusion import zscore_fusion
+from retrievers.names import (
+    COMBINED_SCORE_KEY,
+    FIRST_STAGE_SCORE_KEY,
+    FUSED_SCORE_KEY,
+    RELEVANCE_SCORE_KEY,
+    RerankerKind,
+)
 
 if TYPE_CHECKING:
     from ingest.reader import IndexReader
@@ -136,6 +143,12 @@ class PassageRetriever(BaseRetriever):
     top_n: int = Field(default=4, ge=1)
     min_score: float | None = None
     """Passages scoring below it are dropped; ``None``: no threshold. On the scorer's scale."""
+    fusion_weight: float = Field(default=1.0, ge=0.0, le=1.0)
+    """With a reranker, the order is ``(1 - w) * z(first stage) + w * z(reranker)`` over the candidates
+    (:func:`retrievers.fusion.zscore_fusion`); 1: the reranker alone. ``relevance_score`` stays the reranker's
+    (``min_score`` is on its scale); the combination is ``combined_score``."""
+    max_per_section: int | None = Field(default=None, ge=1)
+    """At most this many passages of one (source, heading) before the others; the rest move down."""
 
     def with_top_n(self, top_n: int | None) -> PassageRetriever:
         """A copy keeping ``top_n`` passages (``None``: this one); the candidates' ``k`` is raised to ``top_n``
@@ -147,8 +160,38 @@ class PassageRetriever(BaseRetriever):
             candidates = candidates.model_copy(update={"k": top_n})
         return self.model_copy(update={"top_n": top_n, "candidates": candidates})
 
+    def _before_rerank(self, docs: list[Document]) -> list[Document]:
+        if self.fusion_weight >= 1.0:
+            return docs
+        return [doc.model_copy(update={"metadata": {**doc.metadata, FIRST_STAGE_SCORE_KEY: passage_score(doc)}})
+                for doc in docs]
+
+    def _after_rerank(self, docs: list[Document]) -> list[Document]:
+        if self.fusion_weight >= 1.0 or not docs:
+            return docs
+        first = [doc.metadata.get(FIRST_STAGE_SCORE_KEY) for doc in docs]
+        second = [passage_score(doc) for doc in docs]
+        if any(score is None for score in first + second):  # a scorer that gives no score: keep its order
+            return docs
+        combined = zscore_fusion(first, second, self.fusion_weight)
+        order = sorted(range(len(docs)), key=lambda i: -combined[i])  # stable: ties keep the reranker's order
+        return [docs[i].model_copy(update={"metadata": {**docs[i].metadata, COMBINED_SCORE_KEY: combined[i]}})
+                for i in order]
+
+    def _spread(self, docs: list[Document]) -> list[Document]:
+        """Move passages beyond ``max_per_section`` of one section after the others, keeping each group's order."""
+        if self.max_per_section is None:
+            return docs
+        seen: dict[tuple[object, object], int] = {}
+        first, later = [], []
+        for doc in docs:
+            section = (doc.metadata.get("source"), doc.metadata.get("heading"))
+            seen[section] = seen.get(section, 0) + 1
+            (first if seen[section] <= self.max_per_section else later).append(doc)
+        return first + later
+
     def _keep(self, docs: list[Document]) -> list[Document]:
-        kept = docs[: self.top_n]
+        kept = self._spread(docs)[: self.top_n]
         if self.min_score is None:
             return kept
         return [doc for doc in kept if (score := passage_score(doc)) is None or score >= self.min_score]
@@ -156,7 +199,8 @@ class PassageRetriever(BaseRetriever):
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         docs = self.candidates.invoke(query, {"callbacks": run_manager.get_child()})
         if self.reranker is not None and docs:
-            docs = list(self.reranker.compress_documents(docs, query, callbacks=run_manager.get_child()))
+            docs = self._before_rerank(docs)
+            docs = self._after_rerank(list(self.reranker.compress_documents(docs, query, callbacks=run_manager.get_child())))
         return self._keep(docs)
 
     async def _aget_relevant_documents(
@@ -164,7 +208,9 @@ class PassageRetriever(BaseRetriever):
     ) -> list[Document]:
         docs = await self.candidates.ainvoke(query, {"callbacks": run_manager.get_child()})
         if self.reranker is not None and docs:
-            docs = list(await self.reranker.acompress_documents(docs, query, callbacks=run_manager.get_child()))
+            docs = self._before_rerank(docs)
+            reranked = await self.reranker.acompress_documents(docs, query, callbacks=run_manager.get_child())
+            docs = self._after_rerank(list(reranked))
         return self._keep(docs)
 
 

@@ -24,8 +24,10 @@ from typing import Any, Literal
 
 __all__ = [
     "BM25_RANK_KEY",
+    "COMBINED_SCORE_KEY",
     "DENSE_RANK_KEY",
     "EMBEDDER_CHECKPOINT",
+    "FIRST_STAGE_SCORE_KEY",
     "FUSED_SCORE_KEY",
     "RANKER_CHECKPOINT",
     "RANKER_OPTIONS",
@@ -39,6 +41,10 @@ __all__ = [
 RELEVANCE_SCORE_KEY = "relevance_score"
 #: The reciprocal-rank-fusion score of hybrid retrieval: it reflects ranks only, not similarities.
 FUSED_SCORE_KEY = "fused_score"
+#: A candidate's first-stage score (dense similarity or hybrid RRF), kept when a reranker replaces it.
+FIRST_STAGE_SCORE_KEY = "first_stage_score"
+#: The reranker's and the first stage's z-scores combined (``retrieval.fusion_weight``): the order of the passages.
+COMBINED_SCORE_KEY = "combined_score"
 #: A document's 1-based rank in the BM25 list of hybrid retrieval (``None`` when BM25 did not find it).
 BM25_RANK_KEY = "bm25_rank"
 #: A document's 1-based rank in the dense list of hybrid retrieval (``None`` when dense search did not find it).
