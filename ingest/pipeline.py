@@ -1,8 +1,10 @@
 """The ingest pipeline: walk → skip unchanged → load → chunk → index, one file at a time, losing nothing.
 
 A file that fails (unreadable, corrupt, encrypted, binary junk, an embedding error) gets one line in the
-report; every other file is still ingested, and nothing of the failed file stays in the index (its previous
-chunks included: the index follows the folder). Unchanged files (same size and modification time, or same
+report; every other file is still ingested. A file that was indexed before and now fails (a PDF half-written
+by a sync client, a transient Chroma error) keeps its last good chunks, and the report says so
+(``kept_previous``): nothing is written half-way and nothing good is lost; a file deleted from the folder is
+still removed by ``prune``, and ``rag-app remove`` removes on request. Unchanged files (same size and modification time, or same
 content hash) are skipped before they are read, so a re-ingest of an unchanged folder embeds nothing.
 
 The pipeline knows LangChain interfaces and a tokenizer, not our models: ``rag_app`` passes them in.
@@ -10,6 +12,7 @@ The pipeline knows LangChain interfaces and a tokenizer, not our models: ``rag_a
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +32,7 @@ __all__ = ["FileFailure", "IngestReport", "Ingestor"]
 class FileFailure:
     source: str
     error: str
+    kept_previous: bool = False  # the chunks of its last good version are still in the index
 
 
 @dataclass
@@ -136,23 +140,22 @@ class Ingestor:
             stamp = file_fingerprint(found.path)
             opened = open_file(found.path, source=source, pdf_password=self.pdf_password)
             mtime = int(found.path.stat().st_mtime)
-            count = 0
 
             def chunks() -> Iterator[Document]:
                 # Streamed: blocks → windows of chunks → batches written to the store, so memory stays
                 # bounded whatever the file's size.
-                nonlocal count
                 for chunk in self.chunker.iter_chunks(
                     opened.blocks, source=source, file_type=opened.file_type, title=lambda: opened.title
                 ):
                     chunk.metadata["mtime"] = mtime
                     chunk.metadata.update(self.chunk_metadata)
-                    count += 1
                     yield chunk
 
-            result = self.store.index_file(source, chunks(), stamp=stamp, settings=self.settings)
-            if count == 0:
+            stream = chunks()
+            first = next(stream, None)
+            if first is None:  # checked before the store is touched: an empty new version removes nothing
                 raise LoadError(source, "no text to index")
+            result = self.store.index_file(source, itertools.chain([first], stream), stamp=stamp, settings=self.settings)
         except (LoadError, IndexingError) as exc:
             return self._fail(source, exc.reason, report)
         except OSError as exc:
@@ -163,7 +166,8 @@ class Ingestor:
         return "ingested"
 
     def _fail(self, source: str, reason: str, report: IngestReport) -> str:
-        report.files_failed.append(FileFailure(source, reason))
-        # The index follows the folder: a file that no longer loads keeps nothing in it.
-        report.chunks_deleted += self.store.remove_source(source)
+        # The store rolled the failed attempt back: whatever the file had before (its last good version) is
+        # still there, and stays until the file loads again, is deleted and pruned, or is removed on request.
+        kept = self.store.journal.record_count(source) > 0
+        report.files_failed.append(FileFailure(source, reason, kept_previous=kept))
         return "failed"

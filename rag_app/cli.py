@@ -171,7 +171,8 @@ def ingest(
                                           report.chunks_total)))
         console.print(table)
         for failure in report.files_failed:
-            console.print(f"[red]failed[/] {failure.source}: {failure.error}")
+            kept = "; its last good version stays indexed" if failure.kept_previous else ""
+            console.print(f"[red]failed[/] {failure.source}: {failure.error}{kept}")
     raise typer.Exit(0 if report.ok else 2)
 
 

@@ -36,7 +36,7 @@ def test_ingest_sources_remove(tmp_path: Path) -> None:
     assert code == 2
     second = json.loads(out)
     assert second["files_unchanged"] == 4 and second["chunks_added"] == 0
-    assert second["files_failed"] == [{"source": "empty.txt", "error": "empty file"}]
+    assert second["files_failed"] == [{"source": "empty.txt", "error": "empty file", "kept_previous": False}]
 
     code, out = _run("sources", "--db", db, "--json")
     listed = json.loads(out)

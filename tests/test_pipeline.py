@@ -182,14 +182,49 @@ def test_bad_files_are_reported_one_line_each_and_the_rest_is_ingested(tmp_path:
     assert set(_indexed(store)) == {"guide.md", "notes.txt", "page.html", "sub/handbook.pdf"}
     assert report.files_ingested == 4 and not report.ok
 
-    # With the password the encrypted PDF loads; a file that turns bad loses its old chunks.
+    # With the password the encrypted PDF loads.
     ok = Ingestor(store, tokenizer, chunk_size=40, chunk_overlap=8, max_tokens=64, pdf_password="pw").ingest([docs])
     assert "locked.pdf" not in {f.source for f in ok.files_failed}
     assert "locked.pdf" in _indexed(store)
-    (docs / "notes.txt").write_bytes(b"\x00\x01\x02" * 100)
-    broken = Ingestor(store, tokenizer, chunk_size=40, chunk_overlap=8, max_tokens=64, pdf_password="pw").ingest([docs])
-    assert "notes.txt" in {f.source for f in broken.files_failed}
+
+
+@pytest.mark.parametrize("corruption", [b"\x00\x01\x02" * 100, b"   \n\n  "])  # binary junk; no text at all
+def test_a_file_that_turns_bad_keeps_its_last_good_version_until_fixed(
+    tmp_path: Path, tokenizer, corruption: bytes  # noqa: ANN001
+) -> None:
+    docs = _folder(tmp_path)
+    store = _store(tmp_path, HashEmbeddings())
+    ingestor = Ingestor(store, tokenizer, chunk_size=40, chunk_overlap=8, max_tokens=64)
+    ingestor.ingest([docs])
+    good = sorted(_chunk_texts_of(store, "notes.txt"))
+    assert good and all("notes" in text for text in good)
+
+    (docs / "notes.txt").write_bytes(corruption)  # e.g. a sync client mid-write
+    broken = ingestor.ingest([docs])
+    failure = next(f for f in broken.files_failed if f.source == "notes.txt")
+    assert failure.kept_previous and broken.chunks_deleted == 0
+    assert sorted(_chunk_texts_of(store, "notes.txt")) == good  # still retrievable
+    assert {"source": "notes.txt", "error": failure.error, "kept_previous": True} in broken.to_json()["files_failed"]
+    again = ingestor.ingest([docs])  # still broken: tried again, still kept
+    assert [f.kept_previous for f in again.files_failed if f.source == "notes.txt"] == [True]
+
+    (docs / "notes.txt").write_text("Fixed notes, one paragraph.\n", encoding="utf-8")
+    fixed = ingestor.ingest([docs])
+    assert fixed.files_failed == [] and fixed.files_ingested == 1
+    assert _chunk_texts_of(store, "notes.txt") == ["Fixed notes, one paragraph."]
+
+    # A file that never loaded has nothing to keep; a deleted one is still pruned.
+    (docs / "new.txt").write_bytes(corruption)
+    assert [f.kept_previous for f in ingestor.ingest([docs]).files_failed] == [False]
+    (docs / "notes.txt").unlink()
+    (docs / "new.txt").unlink()
+    assert "notes.txt" in _indexed(store)  # without --prune a deleted file stays
+    ingestor.ingest([docs], prune=True)
     assert "notes.txt" not in _indexed(store)
+
+
+def _chunk_texts_of(store: IndexStore, source: str) -> list[str]:
+    return store.vector_store.get(where={"source": source}, include=["documents"])["documents"]
 
 
 def test_json_report_has_the_documented_keys(tmp_path: Path, tokenizer) -> None:  # noqa: ANN001
@@ -198,5 +233,5 @@ def test_json_report_has_the_documented_keys(tmp_path: Path, tokenizer) -> None:
     report = Ingestor(_store(tmp_path, HashEmbeddings()), tokenizer, chunk_size=40, chunk_overlap=8, max_tokens=64).ingest([docs])
     data = report.to_json()
     assert list(data) == ["files_ingested", "files_unchanged", "files_failed", "chunks_added", "chunks_deleted", "chunks_total"]
-    assert data["files_failed"] == [{"source": "empty.txt", "error": report.files_failed[0].error}]
+    assert data["files_failed"] == [{"source": "empty.txt", "error": report.files_failed[0].error, "kept_previous": False}]
     assert data["files_ingested"] == 4 and data["chunks_total"] == data["chunks_added"]

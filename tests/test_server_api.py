@@ -332,7 +332,7 @@ def test_a_failing_file_is_reported_and_its_upload_kept(client: TestClient, tmp_
     response = _ingest(client, {"empty.txt": "", "sensor.md": DOCUMENTS["sensor.md"]})
     assert response.status_code == 200
     report = response.json()
-    assert report["files_failed"] == [{"source": "empty.txt", "error": "empty file"}]
+    assert report["files_failed"] == [{"source": "empty.txt", "error": "empty file", "kept_previous": False}]
     assert report["files_ingested"] == 1
     assert sorted(p.name for p in _uploaded(tmp_path)) == ["empty.txt", "sensor.md"]
 

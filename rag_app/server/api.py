@@ -105,6 +105,7 @@ class Removed(BaseModel):
 class FileFailureOut(BaseModel):
     source: str
     error: str
+    kept_previous: bool = Field(False, description="The file's last good version is still indexed.")
 
 
 class UploadOut(BaseModel):
