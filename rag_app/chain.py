@@ -25,13 +25,15 @@ is the number the answer cites, ``text`` is exactly what the model saw.
 
 Streaming (``chain.stream(inputs)`` / ``astream``) yields dict chunks:
 
-1. one chunk ``{"question": ..., "standalone_question": ..., "sources": [...]}``, once retrieval is done
+1. one chunk ``{"question", "standalone_question", "sources": [...], "answer_mode"}``, once retrieval is done
    (so a user interface can show the sources before the answer starts);
-2. then ``{"answer": piece}`` chunks as the model produces them (a single chunk holding :data:`NO_ANSWER`
-   when nothing relevant was found).
-
-3. then one chunk ``{"citations": [...], "unknown_citations": [...]}``: each answer sentence with the
-   passages it cites or matches, and the cited numbers that name no passage (see :mod:`rag_app.citations`).
+2. the answer, by ``answer_mode`` (see :func:`build_chain`): ``generate``, ``{"answer": piece}`` chunks as the
+   model writes; ``extract``, one ``{"answer": text}``; ``verified``, ``{"draft": piece}`` chunks as the model
+   writes (not yet the answer), then one ``{"answer": text}``: the draft, or the quoted sentences that replace
+   it. A single ``{"answer": NO_ANSWER}`` when nothing relevant was found, whatever the mode;
+3. then one chunk ``{"citations": [...], "unknown_citations": [...], "fallback": None | {...}}``: each answer
+   sentence, whether a given passage supports it and which (see :mod:`rag_app.citations`), the cited numbers
+   that name no passage, and why the draft was replaced (``verified`` only).
 
 Concatenating the ``answer`` pieces gives the answer ``invoke`` returns; adding the chunks up
 (``functools.reduce(operator.add, chunks)``, they are ``AddableDict``) gives the whole output.
@@ -50,6 +52,9 @@ Steps, in order:
   not fit whole is shortened to its longest run of leading *whole sentences* that fits, followed by
   :data:`TRUNCATION_MARKER`; if not even its first sentence fits, it is skipped and later (shorter) passages
   are still tried. The formatted block never exceeds the budget.
+* **Answer**: generated, extracted or generated-then-verified (``answer_mode``). Generation stops at
+  :data:`ANSWER_STOPS` (the prompt's own markers, which a small model writes when it starts inventing the next
+  turn), and a leading "Answer:" label is dropped.
 * **Generate**: the system message holds the instructions and never changes (:data:`SYSTEM_PROMPT`); the
   passages travel in the human message between ``<passages>`` and ``</passages>`` as quoted data. Anything in
   a passage that looks like those delimiters is neutralised (``<`` becomes ``&lt;``), so a passage cannot close
@@ -58,12 +63,15 @@ Steps, in order:
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any, TypedDict
 
 from langchain_core.documents import BaseDocumentCompressor, Document
+from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, convert_to_messages
 from langchain_core.output_parsers import StrOutputParser
@@ -74,16 +82,20 @@ from langchain_core.runnables import (
     RunnableConfig,
     RunnableGenerator,
     RunnableLambda,
-    RunnablePassthrough,
 )
 from langchain_core.runnables.utils import AddableDict
 
-from rag_app.citations import CitationReport, cite
+from rag_app.citations import CitationReport, cite, content_words
+from rag_app.extractive import extract_answer
 from rag_app.retrieval import PassageRetriever, passage_score
+from rag_app.stop_text import StopText
 
 __all__ = [
+    "ANSWER_MODES",
+    "ANSWER_STOPS",
     "CONDENSE_PROMPT",
     "NO_ANSWER",
+    "QUOTED_LABEL",
     "SOURCE_FIELDS",
     "SYSTEM_PROMPT",
     "TRUNCATION_MARKER",
@@ -92,7 +104,9 @@ __all__ = [
     "build_chain",
     "estimate_tokens",
     "format_passages",
+    "is_refusal",
     "public_sources",
+    "standalone_or_fallback",
 ]
 
 SYSTEM_PROMPT: str = (
@@ -111,6 +125,17 @@ these exact bytes as its instructions."""
 
 NO_ANSWER: str = "The documents do not say. No relevant passage was found for this question."
 """The answer when no passage is left after retrieval, reranking and ``min_score``; the model is not called."""
+
+QUOTED_LABEL: str = "Quoted from the documents:"
+"""Starts an extractive answer (``extract`` mode, or ``verified`` when the generated answer was replaced)."""
+
+ANSWER_MODES = ("generate", "extract", "verified")
+"""How the answer is made; see :func:`build_chain`."""
+
+ANSWER_STOPS: tuple[str, ...] = ("</passages>", "<passages>", "\nQuestion:", "Question:", "\nPassages:", "<|im_end|>",
+                                 "<|im_start|>", "<|endoftext|>")
+"""Generation stops at the prompt's own markers: a small model that writes them has finished its answer and is
+starting to invent the next turn."""
 
 TRUNCATION_MARKER: str = " […]"
 """Appended to a passage that was shortened (at a sentence boundary) to fit the context budget."""
@@ -151,8 +176,10 @@ def public_sources(sources: Sequence[Source]) -> list[dict[str, Any]]:
 
 def answer_json(result: dict[str, Any]) -> dict[str, Any]:
     """The chain's output as ``rag-app ask --json`` prints it and ``POST /api/ask`` returns it."""
-    return {"answer": result["answer"], "sources": public_sources(result["sources"]),
-            "citations": result["citations"], "unknown_citations": result["unknown_citations"]}
+    return {"answer": result["answer"], "answer_mode": result.get("answer_mode"),
+            "standalone_question": result.get("standalone_question"), "sources": public_sources(result["sources"]),
+            "citations": result["citations"], "unknown_citations": result["unknown_citations"],
+            "fallback": result.get("fallback")}
 
 
 def estimate_tokens(text: str) -> int:
@@ -247,6 +274,132 @@ def _answer_messages(question: str, sources: Sequence[Source]) -> list[BaseMessa
     return [SystemMessage(SYSTEM_PROMPT), HumanMessage(human)]
 
 
+def _generation_messages(state: dict[str, Any]) -> list[BaseMessage]:
+    return _answer_messages(state["standalone_question"], state["sources"])
+
+
+_LEADING_LABEL = re.compile(r"^\s*(?:\*\*)?(?:answer|response|a)\s*:(?:\*\*)?\s*", re.IGNORECASE)
+_REFUSAL = re.compile(
+    r"\b(?:do(?:es)?\s+not\s+say|don'?t\s+say|do(?:es)?\s+not\s+(?:mention|contain|cover|state)|not\s+mentioned|"
+    r"no\s+information|don'?t\s+know|do\s+not\s+know|cannot\s+find|can'?t\s+find)\b",
+    re.IGNORECASE,
+)
+
+
+def is_refusal(answer: str) -> bool:
+    """Whether ``answer`` is a short "the documents do not say" (it asserts nothing, so it is never checked
+    against the passages nor replaced)."""
+    return bool(_REFUSAL.search(answer)) and len(answer.split()) <= 40
+
+
+class _AnswerRun:
+    """Turns the model's streamed pieces (none in ``extract`` mode) into the chain's answer chunks for one
+    question; see :func:`build_chain` for what each mode yields."""
+
+    def __init__(self, mode: str, embeddings: Embeddings | None, state: dict[str, Any]) -> None:
+        self.mode, self.embeddings, self.state = mode, embeddings, state
+        self.sources: list[Source] = state["sources"]
+        self.cutter = StopText(ANSWER_STOPS)
+        self.text = ""  # the cleaned text so far (generate: shown; verified: the draft)
+        self.held: str | None = ""  # the start of the answer, until a leading "Answer:" can be recognised
+        self.space = ""  # white space at the end of the text so far, shown only when text follows it
+
+    @property
+    def calls_model(self) -> bool:
+        return bool(self.sources) and self.mode != "extract"
+
+    def _clean(self, piece: str, final: bool = False) -> str:
+        """Drop stop strings and what follows, a leading "Answer:" label and trailing white space (held back
+        until more text follows it)."""
+        piece = self.cutter.feed(piece) if not final else self.cutter.flush()
+        if self.held is not None:  # the start of the answer
+            self.held += piece
+            if not final and len(self.held.strip()) < 12:
+                return ""
+            piece, self.held = _LEADING_LABEL.sub("", self.held, count=1).lstrip(), None  # type: ignore[assignment]
+        piece = self.space + piece
+        if final:
+            self.space = ""
+            return piece.rstrip()
+        body = piece.rstrip()
+        self.space = piece[len(body):]
+        return body
+
+    def feed(self, piece: str) -> list[dict[str, Any]]:
+        out = self._clean(piece)
+        if not out:
+            return []
+        self.text += out
+        return [{"draft" if self.mode == "verified" else "answer": out}]
+
+    def finish(self) -> list[dict[str, Any]]:
+        if not self.sources:
+            return [{"answer": NO_ANSWER}, self._report(NO_ANSWER, None)]
+        if self.mode == "extract":
+            return self._quoted(None)
+        if (rest := self._clean("", final=True)):
+            self.text += rest
+        chunks: list[dict[str, Any]] = []
+        if self.mode == "generate":
+            if rest:
+                chunks.append({"answer": rest})
+            return [*chunks, self._report(self.text, None)]
+        if rest:
+            chunks.append({"draft": rest})
+        draft = self.text.strip()
+        if draft and is_refusal(draft):
+            return [*chunks, {"answer": draft}, self._report(draft, None)]
+        report = cite(draft, self.sources)
+        unsupported = [c for c in report["citations"] if c.get("supported") is False]
+        if draft and not unsupported:
+            return [*chunks, {"answer": draft}, self._report(draft, None, report)]
+        reason = unsupported[0].get("reason") if unsupported else "the model wrote no answer"
+        fallback = {"reason": reason or "a sentence is not supported by the passages", "generated": draft,
+                    "unsupported": [c["sentence"] for c in unsupported]}
+        return [*chunks, *self._quoted(fallback)]
+
+    def _quoted(self, fallback: dict[str, Any] | None) -> list[dict[str, Any]]:
+        extract = extract_answer(self.state["standalone_question"], self.sources, self.embeddings)
+        if extract is None:
+            return [{"answer": NO_ANSWER}, self._report(NO_ANSWER, fallback)]
+        answer = f"{QUOTED_LABEL} {extract.text}"
+        report = cite(extract.text, self.sources)
+        shift = len(QUOTED_LABEL) + 1
+        for citation in report["citations"]:
+            citation["start"] += shift
+            citation["end"] += shift
+        return [{"answer": answer}, self._report(answer, fallback, report)]
+
+    def _report(self, answer: str, fallback: dict[str, Any] | None,
+                report: CitationReport | None = None) -> AddableDict:
+        if report is None:
+            claims = bool(self.sources) and answer != NO_ANSWER and not is_refusal(answer)
+            report = cite(answer, self.sources) if claims else CitationReport(citations=[], unknown=[])
+        return AddableDict(citations=report["citations"], unknown_citations=report["unknown"], fallback=fallback)
+
+
+_CODE = re.compile(r"```|^\s*(?:def |class |import |from \S+ import |#include|\$ )|[{};]\s*$", re.MULTILINE)
+_CONDENSE_PREFIX = re.compile(r"^\s*(?:standalone\s+question|question|rewritten)\s*:\s*", re.IGNORECASE)
+
+
+def standalone_or_fallback(rewritten: str, question: str, history: Sequence[BaseMessage]) -> str:
+    """The condense step's output when it is a standalone question, else the last question asked before and
+    this one, together (their words find the same passages; an invented "question" would find others).
+
+    Accepted: one line, no code, at most ``max(40, 3 × the question's words)`` words, ending in a question mark
+    when the user's did, and sharing a content word with the conversation.
+    """
+    text = _CONDENSE_PREFIX.sub("", rewritten.strip()).strip().strip('"“”\'')
+    limit = max(40, 3 * len(question.split()))
+    asked = question.rstrip().endswith(("?", "？"))
+    said = " ".join([question, *(message.text for message in history)])
+    if (text and "\n" not in text and not _CODE.search(text) and len(text.split()) <= limit
+            and (not asked or text.endswith(("?", "？"))) and content_words(text) & content_words(said)):
+        return text
+    previous = next((message.text for message in reversed(history) if isinstance(message, HumanMessage)), "")
+    return f"{previous.strip()} {question.strip()}".strip()
+
+
 def _read_input(inputs: Any) -> tuple[str, list[BaseMessage]]:
     if not isinstance(inputs, dict):
         raise TypeError(f'The chain takes a dict {{"question": str, "chat_history": [...]}}, got {type(inputs).__name__}.')
@@ -267,6 +420,8 @@ def build_chain(
     context_tokens: int = 1536,
     count_tokens: Callable[[str], int] | None = None,
     condense: bool = True,
+    answer_mode: str = "generate",
+    embeddings: Embeddings | None = None,
 ) -> Runnable[dict[str, Any], dict[str, Any]]:
     """Build the question-answering chain (see the module docstring for the steps and the stream shape).
 
@@ -281,7 +436,16 @@ def build_chain(
         context_tokens: the budget for the formatted passages, in ``count_tokens`` tokens.
         count_tokens: counts tokens in a text; ``None``: :func:`estimate_tokens`. Pass the generator's
             tokenizer for an exact budget.
-        condense: rewrite follow-up questions with the chat history into standalone ones.
+        condense: rewrite follow-up questions with the chat history into standalone ones (checked by
+            :func:`standalone_or_fallback`).
+        answer_mode: ``generate``: the model's answer, streamed as ``answer`` pieces, every sentence checked
+            (``citations[i]["supported"]``). ``extract``: no model call; the passages' sentences that answer
+            (:func:`rag_app.extractive.extract_answer`), after :data:`QUOTED_LABEL`, in one ``answer`` chunk.
+            ``verified``: the model's answer streams as ``draft`` pieces; it becomes the ``answer`` when it is
+            a refusal or every sentence is supported, else the extractive answer replaces it and ``fallback``
+            says why (``{"reason", "generated", "unsupported"}``).
+        embeddings: scores sentences for ``extract`` and ``verified`` (the pipeline's embedder); ``None``:
+            lexical scoring only.
 
     Returns:
         A runnable from ``{"question": str, "chat_history": list[BaseMessage]}`` (history optional) to
@@ -291,6 +455,8 @@ def build_chain(
         raise ValueError(f"top_n must be a positive integer, got {top_n!r}.")
     if isinstance(context_tokens, bool) or not isinstance(context_tokens, int) or context_tokens < 1:
         raise ValueError(f"context_tokens must be a positive integer, got {context_tokens!r}.")
+    if answer_mode not in ANSWER_MODES:
+        raise ValueError(f"answer_mode must be one of {', '.join(ANSWER_MODES)}; got {answer_mode!r}.")
     counter = count_tokens or estimate_tokens
     if isinstance(retriever, PassageRetriever) and reranker is None and top_n is None and min_score is None:
         passages = retriever
@@ -315,7 +481,7 @@ def build_chain(
         standalone = question
         if condense and history:
             rewritten = condense_chain.invoke({"question": question, "chat_history": history}, config)
-            standalone = rewritten.strip() or question
+            standalone = standalone_or_fallback(rewritten, question, history)
         return select(question, standalone, passages.invoke(standalone, config))
 
     async def aprepare(inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
@@ -323,40 +489,41 @@ def build_chain(
         standalone = question
         if condense and history:
             rewritten = await condense_chain.ainvoke({"question": question, "chat_history": history}, config)
-            standalone = rewritten.strip() or question
+            standalone = standalone_or_fallback(rewritten, question, history)
         return select(question, standalone, await passages.ainvoke(standalone, config))
 
-    generate = (
-        RunnableLambda(lambda state: _answer_messages(state["standalone_question"], state["sources"]))
-        | llm
-        | StrOutputParser()
-    ).with_config(run_name="generate_answer")
+    generate = (RunnableLambda(_generation_messages) | llm.bind(stop=list(ANSWER_STOPS)) | StrOutputParser()).with_config(
+        run_name="generate_answer")
 
-    def answer(state: dict[str, Any]) -> str | Runnable:
-        # No passage: a fixed answer and no model call. Otherwise the returned runnable is invoked (or streamed).
-        return generate if state["sources"] else NO_ANSWER
+    def answer_stream(inputs: Iterator[dict[str, Any]], config: RunnableConfig) -> Iterator[dict[str, Any]]:
+        state = functools.reduce(operator.add, inputs, AddableDict())
+        yield AddableDict(state, answer_mode=answer_mode)
+        run = _AnswerRun(answer_mode, embeddings, state)
+        if run.calls_model:
+            for piece in generate.stream(state, config):
+                yield from run.feed(piece)
+                if run.cutter.stopped:
+                    break
+        yield from run.finish()
 
-    def check_citations(state: dict[str, Any]) -> AddableDict:
-        report = cite(state["answer"], state["sources"]) if state["sources"] else CitationReport(citations=[], unknown=[])
-        return AddableDict(citations=report["citations"], unknown_citations=report["unknown"])
-
-    def pass_then_cite(chunks: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        # Chunks go through as they come; the citations follow once the whole answer is known (one chunk).
+    async def aanswer_stream(
+        inputs: AsyncIterator[dict[str, Any]], config: RunnableConfig
+    ) -> AsyncIterator[dict[str, Any]]:
         state: AddableDict = AddableDict()
-        for chunk in chunks:
+        async for chunk in inputs:
             state = state + chunk
-            yield chunk
-        yield check_citations(state)
-
-    async def apass_then_cite(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-        state: AddableDict = AddableDict()
-        async for chunk in chunks:
-            state = state + chunk
-            yield chunk
-        yield check_citations(state)
+        yield AddableDict(state, answer_mode=answer_mode)
+        run = _AnswerRun(answer_mode, embeddings, state)
+        if run.calls_model:
+            async for piece in generate.astream(state, config):
+                for out in run.feed(piece):
+                    yield out
+                if run.cutter.stopped:
+                    break
+        for out in run.finish():
+            yield out
 
     return (
         RunnableLambda(prepare, afunc=aprepare, name="retrieve_passages")
-        | RunnablePassthrough.assign(answer=RunnableLambda(answer, name="answer"))
-        | RunnableGenerator(pass_then_cite, apass_then_cite, name="check_citations")
+        | RunnableGenerator(answer_stream, aanswer_stream, name="answer")
     ).with_config(run_name="rag_chain")

@@ -26,7 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rag_app.chain import Source, estimate_tokens
-from rag_app.citations import citations_line
+from rag_app.citations import Citation, citations_line
 
 if TYPE_CHECKING:
     from rag_app.pipeline import Pipeline
@@ -87,21 +87,39 @@ def sources_line(sources: Sequence[Source]) -> str:
 
 
 def stream_answer(chunks: Iterable[dict[str, Any]], write: Callable[[str], object]) -> dict[str, Any]:
-    """Write the answer pieces of the chain's stream (``chain.stream(inputs)``, :meth:`Pipeline.stream
-    <rag_app.pipeline.Pipeline.stream>`) through ``write`` as they come; return the whole output.
+    """Write the answer of the chain's stream (``chain.stream(inputs)``, :meth:`Pipeline.stream
+    <rag_app.pipeline.Pipeline.stream>`) through ``write`` as it comes; return the whole output.
 
-    The output is what ``chain.invoke(inputs)`` returns: ``question``, ``standalone_question``, ``sources``
-    (the passages the model saw), ``answer``, ``citations`` and ``unknown_citations``.
+    In ``verified`` mode the model's draft is written as it comes; when the check replaces it, a line says so
+    and why, then the quoted answer follows. The output is what ``chain.invoke(inputs)`` returns:
+    ``question``, ``standalone_question``, ``sources``, ``answer`` (the final one), ``citations``, ...
     """
-    result: dict[str, Any] = {"answer": ""}
+    result: dict[str, Any] = {"answer": "", "draft": ""}
     for chunk in chunks:
         for key, value in chunk.items():
-            if key == "answer":
-                result["answer"] += value
+            if key == "draft":
+                result["draft"] += value
                 write(value)
+            elif key == "answer":
+                result["answer"] += value
+                if not result["draft"]:
+                    write(value)
+            elif key == "fallback" and value:
+                result[key] = value
+                if result["draft"]:
+                    write(f"\n[not supported by the documents ({value['reason']}); replaced by:]\n")
+                    write(result["answer"])
             else:
                 result[key] = value
+    if not result["draft"]:
+        del result["draft"]
     return result
+
+
+def unsupported_lines(citations: Sequence[Citation]) -> list[str]:
+    """One warning line per answer sentence that no passage supports, so it is never read as a plain fact."""
+    return [f"not supported by the passages: \"{c['sentence']}\"" + (f" ({c['reason']})" if c.get("reason") else "")
+            for c in citations if c.get("supported") is False]
 
 
 class ChatSession:
@@ -216,8 +234,12 @@ class ChatSession:
         self.write("\n")
         if self.last_sources:
             self.write(f"  sources: {sources_line(self.last_sources)}\n")
+            if result.get("standalone_question") and result["standalone_question"] != question:
+                self.write(f"  searched for: {result['standalone_question']}\n")
             if line := citations_line(result.get("citations", []), result.get("unknown_citations", [])):
                 self.write(f"  {line}\n")
+            for warning in unsupported_lines(result.get("citations", [])):
+                self.write(f"  ⚠ {warning}\n")
         self.history += [HumanMessage(question), AIMessage(answer)]
         self._trim_history()
         return answer

@@ -37,11 +37,16 @@ def _settings(ctx: typer.Context, **sections: dict):  # noqa: ANN202
         raise typer.Exit(2) from None
 
 
+ModeOption = Annotated[str | None, typer.Option("--mode", help="Answer mode: generate, extract or verified "
+                                                 "(default: generator.answer_mode).")]
+
+
 @app.command()
 def demo(
     ctx: typer.Context,
     data: Annotated[Path | None, typer.Option(help="Folder of documents (default: the bundled samples in rag_app/sample_data).")] = None,
     reranker: Annotated[str, typer.Option(help="none (the measured default: dense retrieval alone), colbert (MaxSim over MiniLM token vectors) or llm (SmolLM2 yes/no).")] = "none",
+    mode: ModeOption = None,
 ) -> None:
     """Ingest sample documents into a temporary collection, answer three questions with sources, time each step."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -52,7 +57,7 @@ def demo(
         raise typer.BadParameter(f"{folder} is not a folder.", param_hint="--data")
     if reranker not in RERANKERS:
         raise typer.BadParameter(f"choose one of {', '.join(RERANKERS)}; got {reranker!r}.", param_hint="--reranker")
-    settings = _settings(ctx)
+    settings = _settings(ctx, **_mode_section(mode))
     try:
         run_demo(folder, console, reranker=reranker, settings=settings)
     except (LookupError, ValueError) as exc:
@@ -69,6 +74,11 @@ EmbedderOption = Annotated[str | None, typer.Option("--embedder", help="Embeddin
 
 def _index_section(db: Path | None, collection: str | None, host: str | None, port: int | None) -> dict:
     return {"db": db, "collection": collection, "chroma_host": host, "chroma_port": port}
+
+
+def _mode_section(mode: str | None) -> dict:
+    """``--mode`` as a ``[generator]`` override (none when unset)."""
+    return {"generator": {"answer_mode": mode}} if mode else {}
 
 
 def _fail(exc: Exception, code: int = 1) -> NoReturn:
@@ -242,6 +252,8 @@ def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
     as_json: Annotated[bool, typer.Option("--json", help='Print {"answer": ..., "sources": [...]}.')] = False,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Print the answer once it is complete.")] = False,
+    no_sources: Annotated[bool, typer.Option("--no-sources", help="Print the answer only (for piping).")] = False,
+    mode: ModeOption = None,
     db: DbOption = None,
     collection: CollectionOption = None,
     chroma_host: HostOption = None,
@@ -249,16 +261,17 @@ def ask(
 ) -> None:
     """Answer a question from the ingested documents, citing passages as [1], [2]; then list the sources."""
     from rag_app.chain import answer_json
-    from rag_app.chat import sources_table, stream_answer
+    from rag_app.chat import sources_table, stream_answer, unsupported_lines
     from rag_app.citations import citations_line
 
-    settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port))
+    settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port),
+                         **_mode_section(mode))
     with _open_pipeline(settings) as pipeline:
         try:
             pipeline.check_question(question)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="QUESTION") from None
-        if as_json or no_stream:
+        if as_json or no_stream or no_sources:
             result = pipeline.ask(question)
             if not as_json:
                 _write(result["answer"])
@@ -268,15 +281,20 @@ def ask(
         typer.echo(json.dumps(answer_json(result), ensure_ascii=False))
         return
     _write("\n")
+    if no_sources:
+        return
     if result["sources"]:
         console.print(sources_table(result["sources"]))
         if line := citations_line(result["citations"], result["unknown_citations"]):
             console.print(Text(line))
+        for warning in unsupported_lines(result["citations"]):
+            console.print(Text(f"⚠ {warning}", style="yellow"))
 
 
 @app.command()
 def chat(
     ctx: typer.Context,
+    mode: ModeOption = None,
     db: DbOption = None,
     collection: CollectionOption = None,
     chroma_host: HostOption = None,
@@ -285,7 +303,7 @@ def chat(
     """Chat with the ingested documents: follow-up questions keep the context; /sources, /reset, /exit."""
     from rag_app.chat import HELP, ChatSession
 
-    settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port))
+    settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port), **_mode_section(mode))
     if sys.stdin.isatty():
         import readline  # noqa: F401 - line editing and history for input()
     with _open_pipeline(settings) as pipeline:

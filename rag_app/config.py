@@ -121,6 +121,12 @@ class GeneratorSettings(_Section):
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the endpoint's API key.")
     temperature: float = Field(0.1, ge=0.0, le=2.0)
     max_new_tokens: int = Field(384, ge=1, le=8192)
+    answer_mode: Literal["auto", "generate", "extract", "verified"] = Field(
+        "auto",
+        description="generate: the model's answer, each sentence marked supported or not; extract: the passages' "
+        "own sentences that answer, cited, no model call; verified: generate, and when a sentence is not supported "
+        "show the extractive answer instead, labelled; auto: the mode measured best for the generator.",
+    )
 
     @model_validator(mode="after")
     def _openai_needs_url(self) -> GeneratorSettings:

@@ -32,7 +32,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rag_app.chain import Source
-from rag_app.chat import sources_table
+from rag_app.chat import sources_table, stream_answer, unsupported_lines
 from rag_app.citations import Citation, citations_line
 from rag_app.config import IndexSettings, RetrievalSettings, Settings
 
@@ -161,29 +161,36 @@ def run_demo(
 def _answer(chain: Any, number: int, question: str, console: Console) -> DemoAnswer:
     console.rule(f"[bold]Question {number}[/]: {escape(question)}", align="left")
     clock = _RetrievalClock()
-    answer, sources, cited = "", [], {}
     start = time.perf_counter()
     ready = first = None
-    for chunk in chain.stream({"question": question}, {"callbacks": [clock]}):
-        if "sources" in chunk:
-            ready, sources = time.perf_counter(), chunk["sources"]
-        if "citations" in chunk:
-            cited = chunk
-        if "answer" in chunk:
-            first = first or time.perf_counter()
-            answer += chunk["answer"]
-            console.print(chunk["answer"], end="", markup=False, highlight=False, soft_wrap=True)
+
+    def timed(chunks: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        nonlocal ready, first
+        for chunk in chunks:
+            if "sources" in chunk:
+                ready = time.perf_counter()
+            if first is None and ("answer" in chunk or "draft" in chunk):
+                first = time.perf_counter()
+            yield chunk
+
+    def write(text: str) -> None:
+        console.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+
+    result = stream_answer(timed(chain.stream({"question": question}, {"callbacks": [clock]})), write)
     end = time.perf_counter()
     console.print()
+    sources, citations = result.get("sources", []), result.get("citations", [])
     console.print(sources_table(sources, title=f"Sources given to the model for question {number}", preview=160))
-    if line := citations_line(cited.get("citations", []), cited.get("unknown_citations", [])):
+    if line := citations_line(citations, result.get("unknown_citations", [])):
         console.print(Text(line))
+    for warning in unsupported_lines(citations):
+        console.print(Text(f"⚠ {warning}", style="yellow"))
     retrieved = clock.end or start
     ready = ready or retrieved
     first = first or end
     seconds = {"retrieve": retrieved - start, "rerank": ready - retrieved,
                "first token": first - ready, "generate": end - first, "total": end - start}
-    return DemoAnswer(question, answer, sources, seconds, list(cited.get("citations", [])))
+    return DemoAnswer(question, result["answer"], sources, seconds, list(citations))
 
 
 def timing_table(result: DemoResult) -> Table:

@@ -36,7 +36,7 @@ from ingest.chroma_store import IndexNotFoundError
 from ingest.reader import IndexReader, open_reader
 from rag_app.budget import Budget, plan_budget
 from rag_app.chain import NO_ANSWER, build_chain, estimate_tokens
-from rag_app.config import Settings
+from rag_app.config import GeneratorSettings, Settings
 from rag_app.retrieval import PassageRetriever, build_candidates, build_reranker, min_score_for
 
 if TYPE_CHECKING:
@@ -179,7 +179,13 @@ class Pipeline:
         if self.llm is None or self.budget is None:
             raise RuntimeError("This pipeline was built without a generator (build_pipeline(generator=False)).")
         return build_chain(self.passages.with_top_n(top_n), self.llm, context_tokens=self.budget.passage_tokens,
-                           count_tokens=self.count_tokens)
+                           count_tokens=self.count_tokens, answer_mode=self.answer_mode,
+                           embeddings=_langchain_embedding(self.embedder))
+
+    @property
+    def answer_mode(self) -> str:
+        """``generator.answer_mode``, with ``auto`` resolved (:func:`resolve_answer_mode`)."""
+        return resolve_answer_mode(self.settings.generator)
 
     def check_question(self, question: str) -> None:
         """Raise ``ValueError`` for a question longer than the room the prompt keeps for it."""
@@ -191,19 +197,21 @@ class Pipeline:
         :data:`~rag_app.chain.NO_ANSWER`, without a model call."""
         chain = self.chain(top_n)
         if chain is None:
-            yield {"question": question, "standalone_question": question, "sources": []}
+            yield {"question": question, "standalone_question": question, "sources": [],
+                   "answer_mode": self.answer_mode}
             yield {"answer": NO_ANSWER}
-            yield {"citations": [], "unknown_citations": []}
+            yield {"citations": [], "unknown_citations": [], "fallback": None}
             return
         yield from chain.stream({"question": question, "chat_history": list(history)})
 
     def ask(self, question: str, history: Sequence[BaseMessage] = (), *, top_n: int | None = None) -> dict[str, Any]:
-        """The chain's whole output: ``question``, ``standalone_question``, ``sources``, ``answer``,
-        ``citations``, ``unknown_citations``."""
+        """The chain's whole output: ``question``, ``standalone_question``, ``sources``, ``answer_mode``,
+        ``answer``, ``citations``, ``unknown_citations``, ``fallback`` (and ``draft`` in ``verified`` mode)."""
         chain = self.chain(top_n)
         if chain is None:
-            return {"question": question, "standalone_question": question, "sources": [], "answer": NO_ANSWER,
-                    "citations": [], "unknown_citations": []}
+            return {"question": question, "standalone_question": question, "sources": [],
+                    "answer_mode": self.answer_mode, "answer": NO_ANSWER, "citations": [], "unknown_citations": [],
+                    "fallback": None}
         return chain.invoke({"question": question, "chat_history": list(history)})
 
     def sources(self) -> list[tuple[str, int]]:
@@ -264,6 +272,22 @@ class Pipeline:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+BUNDLED_GENERATOR_MODE = "verified"
+"""``answer_mode = "auto"`` for the bundled SmolLM2-135M (README, "Answers": measured by
+``benchmarks/answer_quality.py``)."""
+
+
+def resolve_answer_mode(generator: GeneratorSettings) -> str:
+    """The answer mode ``generator`` settings ask for; ``auto`` is :data:`BUNDLED_GENERATOR_MODE` for the
+    bundled generator and ``generate`` (every sentence checked and marked) for any other model, which we could
+    not measure here."""
+    if generator.answer_mode != "auto":
+        return generator.answer_mode
+    if generator.backend == "llama-cpp" and generator.model == "smollm2":
+        return BUNDLED_GENERATOR_MODE
+    return "generate"
 
 
 def _langchain_embedding(embedder: AutoModelForEmbedding) -> Any:

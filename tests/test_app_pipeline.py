@@ -31,9 +31,10 @@ DOCS = {
 
 
 def make_collection(tmp_path: Path, encoder_dir: Path, docs: dict[str, str] = DOCS, *, min_score: float | None = None,
-                    extra: str = "") -> Path:
+                    extra: str = "", answer_mode: str = "generate") -> Path:
     """Ingest ``docs`` with the tiny encoder into ``tmp_path/db``; return a rag-app.toml that points at it
-    (hybrid retrieval and no reranker, so the scores are the fused BM25 + dense reciprocal-rank scores)."""
+    (hybrid retrieval and no reranker, so the scores are the fused BM25 + dense reciprocal-rank scores;
+    ``answer_mode`` generate, so a fake model's reply is the answer, unless asked otherwise)."""
     folder = tmp_path / "docs"
     folder.mkdir()
     for name, text in docs.items():
@@ -43,7 +44,8 @@ def make_collection(tmp_path: Path, encoder_dir: Path, docs: dict[str, str] = DO
     if min_score is not None:
         retrieval += f"min_score = {min_score}\n"
     config.write_text(f'[index]\ndb = "{tmp_path / "db"}"\ncollection = "appliances"\n[retrieval]\n{retrieval}'
-                      f'[ingest]\nchunk_size = 120\nchunk_overlap = 10\n{extra}', encoding="utf-8")
+                      f'[ingest]\nchunk_size = 120\nchunk_overlap = 10\n'
+                      f'[generator]\nanswer_mode = "{answer_mode}"\n{extra.replace("[generator]", "")}', encoding="utf-8")
     with build_pipeline(load_settings(config), generator=False) as pipeline:
         report = pipeline.ingest([folder])
     assert report.ok and report.files_ingested == len(docs)

@@ -149,7 +149,7 @@ def test_nothing_left_answers_no_answer_without_calling_the_model():
     assert out["answer"] == NO_ANSWER and out["sources"] == []
     assert recorder.calls == []
     chunks = [dict(c) for c in chain.stream({"question": "q"})]
-    assert chunks[-2:] == [{"answer": NO_ANSWER}, {"citations": [], "unknown_citations": []}]
+    assert chunks[-2:] == [{"answer": NO_ANSWER}, {"citations": [], "unknown_citations": [], "fallback": None}]
     assert recorder.calls == []
 
 
@@ -302,11 +302,11 @@ def test_stream_yields_sources_first_then_answer_pieces():
     invoke_llm, _ = fake_llm(ANSWER)
     expected = build_chain(retriever(), invoke_llm, top_n=2).invoke({"question": "q"})
 
-    assert set(chunks[0]) == {"question", "standalone_question", "sources"}
+    assert set(chunks[0]) == {"question", "standalone_question", "sources", "answer_mode"}
     assert chunks[0]["sources"] == expected["sources"]
     answer_chunks, last = chunks[1:-1], chunks[-1]
     assert len(answer_chunks) > 1  # token by token, not one block
-    assert set(last) == {"citations", "unknown_citations"}  # the citations come once the answer is complete
+    assert set(last) == {"citations", "unknown_citations", "fallback"}  # once the answer is complete
     assert all(set(chunk) == {"answer"} for chunk in answer_chunks)
     assert "".join(chunk["answer"] for chunk in answer_chunks) == expected["answer"] == ANSWER
     assert functools.reduce(operator.add, chunks) == expected

@@ -12,7 +12,7 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from typer.testing import CliRunner
 
-from rag_app.chain import NO_ANSWER, SYSTEM_PROMPT
+from rag_app.chain import NO_ANSWER, QUOTED_LABEL, SYSTEM_PROMPT
 from rag_app.cli import app
 from tests.test_app_pipeline import DOCS, make_collection, split_passages
 from tests.test_chain import Recorder, fake_llm, passages_block
@@ -59,7 +59,9 @@ def test_json_is_the_answer_and_the_sources_given_to_the_model(config: Path, mod
     code, out = ask(config, QUESTION, "--json")
     assert code == 0, out
     data = json.loads(out)
-    assert set(data) == {"answer", "sources", "citations", "unknown_citations"} and data["answer"] == REPLY
+    assert set(data) == {"answer", "answer_mode", "standalone_question", "sources", "citations", "unknown_citations",
+                         "fallback"} and data["answer"] == REPLY
+    assert data["answer_mode"] == "generate" and data["fallback"] is None
     # Citations only ever name passages the model was given, and cover the answer sentence by sentence.
     given = {s["id"] for s in data["sources"]}
     assert all(set(c["ids"]) <= given for c in data["citations"]) and data["unknown_citations"] == []
@@ -94,7 +96,9 @@ def test_nothing_relevant_prints_no_answer_without_calling_the_model(tmp_path: P
     assert code == 0, out
     assert out == NO_ANSWER + "\n"  # no sources table
     code, out = ask(config, "What is the airspeed of a swallow?", "--json")
-    assert json.loads(out) == {"answer": NO_ANSWER, "sources": [], "citations": [], "unknown_citations": []}
+    assert json.loads(out) == {"answer": NO_ANSWER, "answer_mode": "generate", "fallback": None, "sources": [],
+                               "standalone_question": "What is the airspeed of a swallow?", "citations": [],
+                               "unknown_citations": []}
     assert model.calls == []
 
 
@@ -160,3 +164,33 @@ def test_retrieve_shows_exactly_the_passages_ask_gives_the_model(config: Path, m
     assert [(r["source"], r["page"], r["score"], r["text"]) for r in shown] == \
         [(s["source"], s["page"], s["score"], s["text"]) for s in answered]
     assert [text for _, _, text in given_passages(model)] == [r["text"] for r in shown]
+
+
+def test_no_sources_prints_the_answer_alone(config: Path, model: Recorder):
+    code, out = ask(config, QUESTION, "--no-sources")
+    assert code == 0, out
+    assert out == REPLY + "\n"
+
+
+def test_verified_mode_shows_the_draft_then_says_it_was_replaced(tmp_path: Path, tiny_bow_encoder_dir: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch):
+    invented = "The kettle plays music while it boils."
+    monkeypatch.setattr("rag_app.generators.build_generator", lambda settings: fake_llm(invented, repeat=True)[0])
+    config = make_collection(tmp_path, tiny_bow_encoder_dir)
+    code, out = ask(config, QUESTION, "--mode", "verified")
+    assert code == 0, out
+    assert out.index(invented) < out.index("[not supported by the documents") < out.index(QUOTED_LABEL)
+    assert "Descale it every month with vinegar. [1]" in out
+    code, out = ask(config, QUESTION, "--mode", "verified", "--json")
+    data = json.loads(out)
+    assert data["answer"].startswith(QUOTED_LABEL) and data["fallback"]["generated"] == invented
+    assert all(c["supported"] for c in data["citations"])
+
+
+def test_generate_mode_warns_about_an_unsupported_sentence(config: Path, monkeypatch: pytest.MonkeyPatch):
+    reply = "Descale it every month [1]. The kettle plays music while it boils."
+    monkeypatch.setattr("rag_app.generators.build_generator", lambda settings: fake_llm(reply, repeat=True)[0])
+    code, out = ask(config, QUESTION)
+    assert code == 0, out
+    assert '⚠ not supported by the passages: "The kettle plays music while it boils."' in out
+    assert "Descale it every month [1]. ⚠" not in out  # the supported sentence is not flagged

@@ -71,7 +71,7 @@ def test_demo_prints_each_streamed_answer_its_sources_and_the_timings(
 ) -> None:
     config = tmp_path / "rag-app.toml"
     config.write_text(f'[retrieval]\nembedder = "{tiny_bow_encoder_dir}"\n[ingest]\nchunk_size = 120\n'
-                      'chunk_overlap = 10\n')
+                      'chunk_overlap = 10\n[generator]\nanswer_mode = "generate"\n')
     recorder = Recorder()
     llm, _ = fake_llm("See the manual [1].", repeat=True)
     llm.callbacks = [recorder]

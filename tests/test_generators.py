@@ -27,7 +27,7 @@ from rag_app.generators import (
     token_counter,
     transformers_generator,
 )
-from rag_app.generators.transformers_chat import _StopText
+from rag_app.stop_text import StopText
 from retrievers import ModelNotFoundError
 
 SAMPLES = Path(__file__).resolve().parent.parent / "rag_app" / "sample_data"
@@ -132,7 +132,7 @@ def test_stop_strings_cut_invoke_and_stream_alike(tiny_chat: TransformersChatMod
 def test_stop_text_never_emits_part_of_a_stop_string(
     pieces: list[str], stops: list[str], emitted: list[str], stopped: bool, text: str
 ) -> None:
-    cut = _StopText(stops)
+    cut = StopText(stops)
     out = []
     for piece in pieces:
         out.append(cut.feed(piece))

@@ -20,14 +20,15 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from ingest.pipeline import IngestReport
-from rag_app.chain import NO_ANSWER, SOURCE_FIELDS
+from rag_app.chain import NO_ANSWER, QUOTED_LABEL, SOURCE_FIELDS
 from rag_app.config import Settings, load_settings
 from rag_app.pipeline import Pipeline, build_pipeline
 from rag_app.server import UnsafeBindError, check_bind, create_app
 from rag_app.server.security import authorization_error
 from rag_app.server.uploads import safe_filename
 from rag_app.server.worker import ModelWorker
-from tests.server_support import DOCUMENTS, REPLY, ScriptedChat, make_pipeline, parse_sse
+from tests import server_support
+from tests.server_support import DOCUMENTS, REPLY, ScriptedChat, parse_sse
 
 QUESTION = "Which batteries does the outdoor sensor take?"
 TOKEN = "test-token-0123456789abcdef"
@@ -41,6 +42,16 @@ def _no_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _settings(tmp_path: Path, **server: object) -> Settings:
     return load_settings(index={"db": tmp_path / "db"}, server=server)
+
+
+def make_pipeline(db: Path, encoder_dir: Path, llm: ScriptedChat | None = None, *, answer_mode: str = "generate",
+                  **retrieval: object) -> Pipeline:
+    """:func:`tests.server_support.make_pipeline` in ``answer_mode`` (``auto`` would be ``verified`` for the
+    default generator settings; the tests of streaming and queueing read the model's tokens as they come)."""
+    service = server_support.make_pipeline(db, encoder_dir, llm, **retrieval)
+    service.settings.generator.answer_mode = answer_mode
+    assert service.answer_mode == answer_mode
+    return service
 
 
 @pytest.fixture()
@@ -97,7 +108,8 @@ def test_ingest_reports_like_the_cli_and_keeps_the_uploads(client: TestClient, s
 
 def test_ask_answers_from_the_uploaded_documents_in_the_cli_json(client: TestClient, service: Pipeline) -> None:
     before = client.post("/api/ask", json={"question": QUESTION})
-    assert before.json() == {"answer": NO_ANSWER, "sources": [], "citations": [], "unknown_citations": []}
+    assert before.json() == {"answer": NO_ANSWER, "answer_mode": "generate", "standalone_question": QUESTION,
+                             "sources": [], "citations": [], "unknown_citations": [], "fallback": None}
     assert service.llm.calls == []
 
     _ingest(client)
@@ -111,6 +123,8 @@ def test_ask_answers_from_the_uploaded_documents_in_the_cli_json(client: TestCli
     prompt = service.llm.calls[-1][-1].content  # the passages the model saw are the sources returned
     assert all(s["text"] in prompt for s in body["sources"])
     assert body["citations"] and all(set(c["ids"]) <= {1, 2} for c in body["citations"])  # as `ask --json`
+    assert [c["supported"] for c in body["citations"]] == [True] and body["citations"][0]["reason"] is None
+    assert body["answer_mode"] == "generate" and body["fallback"] is None
 
     one = client.post("/api/ask", json={"question": QUESTION, "top_n": 1}).json()
     assert len(one["sources"]) == 1 and one["sources"][0] == body["sources"][0]
@@ -204,12 +218,14 @@ def test_chat_streams_tokens_then_sources_and_keeps_the_history(client: TestClie
     events = parse_sse(first.text)
     names = [name for name, _ in events]
     assert names[0] == "meta" and names[-2:] == ["sources", "done"]
-    assert set(names[1:-2]) == {"token"} and len(names[1:-2]) == len(REPLY.split())
+    # streamed as the model writes (the chain holds back the first words, to drop a leading "Answer:")
+    assert set(names[1:-2]) == {"token"} and len(names[1:-2]) > len(REPLY.split()) // 2
     assert "".join(data["text"] for name, data in events if name == "token") == REPLY
     conversation = events[0][1]["conversation_id"]
     sources = events[-2][1]["sources"]
     assert sources[0]["source"] == "sensor.md" and all(tuple(s) == SOURCE_FIELDS for s in sources)
-    assert events[-1][1] == {"answer": REPLY, "conversation_id": conversation}
+    assert events[-1][1] == {"answer": REPLY, "conversation_id": conversation, "answer_mode": "generate",
+                             "fallback": None}
     assert len(service.llm.calls) == 1  # no history yet: no condense call
 
     follow_up = client.post("/api/chat", json={"question": "And how often do I replace them?",
@@ -227,12 +243,129 @@ def test_a_model_failure_is_reported_not_fatal(tmp_path: Path, tiny_encoder_dir:
     with TestClient(create_app(service, _settings(tmp_path)), raise_server_exceptions=False) as client:
         _ingest(client)
         events = parse_sse(client.post("/api/chat", json={"question": QUESTION}).text)
-        assert [name for name, _ in events] == ["meta", "token", "error"]
+        names = [name for name, _ in events]  # the chain may hold the first word back (a leading "Answer:")
+        assert names[0] == "meta" and set(names[1:-1]) <= {"token"} and names[-1] == "error"
         assert events[-1][1]["detail"] == "The answer failed: RuntimeError: the model crashed"
         failed = client.post("/api/ask", json={"question": QUESTION})
         assert failed.status_code == 500 and "RuntimeError: the model crashed" in failed.json()["detail"]
         assert client.get("/api/health").json()["status"] == "ok"
+        service.settings.generator.answer_mode = "verified"  # a draft that fails is never shown as the answer
+        names = [name for name, _ in parse_sse(client.post("/api/chat", json={"question": QUESTION}).text)]
+        assert names[0] == "meta" and set(names[1:-1]) <= {"draft"} and names[-1] == "error"
     service.close()
+
+
+# ---- answer modes: supported sentences, the verified draft and its fallback ---------------------------------
+
+INVENTED = "The outdoor sensor runs on a solar panel and a spare lead acid battery from the garage [1]."
+"""A reply no passage supports (the documents say two AA lithium batteries)."""
+MIXED = f"{REPLY} It also needs a solar panel mounted on the garage roof."
+"""A supported sentence, then one no passage supports."""
+
+
+def _events(response) -> list[tuple[str, object]]:  # noqa: ANN001
+    assert response.status_code == 200, response.text
+    return parse_sse(response.text)
+
+
+def _texts(events: list[tuple[str, object]], name: str) -> list[str]:
+    return [data["text"] for event, data in events if event == name]
+
+
+def test_verified_mode_streams_the_draft_then_the_quoted_answer_and_says_why(tmp_path: Path,
+                                                                            tiny_encoder_dir: Path) -> None:
+    service = make_pipeline(tmp_path / "db", tiny_encoder_dir, ScriptedChat(reply=INVENTED), answer_mode="verified")
+    with TestClient(create_app(service, _settings(tmp_path))) as client:
+        _ingest(client)
+        events = _events(client.post("/api/chat", json={"question": QUESTION}))
+        names = [name for name, _ in events]
+        # meta, the draft as the model writes it, the final answer, why it replaced the draft, sources, done
+        assert names[0] == "meta" and names[-3:] == ["fallback", "sources", "done"]
+        drafts, tokens = _texts(events, "draft"), _texts(events, "token")
+        assert len(drafts) > 3 and "".join(drafts).strip() == INVENTED
+        assert names.count("token") == 1 and max(i for i, n in enumerate(names) if n == "draft") < names.index("token")
+        answer = "".join(tokens)
+        assert answer.startswith(QUOTED_LABEL) and "two AA lithium batteries" in answer
+        assert "solar" not in answer and INVENTED not in answer  # the draft never becomes the answer
+        fallback = dict(events)["fallback"]
+        assert fallback["generated"] == INVENTED and fallback["unsupported"] == [INVENTED]
+        assert isinstance(fallback["reason"], str) and fallback["reason"]
+        sources_event = dict(events)["sources"]
+        quoted = sources_event["citations"]  # offsets into the final answer; the quoted sentence is supported
+        assert quoted and all(answer[c["start"]:c["end"]] == c["sentence"] for c in quoted)
+        assert [c["supported"] for c in quoted if "two AA lithium batteries" in c["sentence"]] == [True]
+        done = events[-1][1]
+        assert done == {"answer": answer, "conversation_id": events[0][1]["conversation_id"],
+                        "answer_mode": "verified", "fallback": fallback}
+
+        # /api/ask gives the same answer, with the same fallback and the support of each quoted sentence
+        asked = client.post("/api/ask", json={"question": QUESTION}).json()
+        assert asked["answer"] == done["answer"] and asked["answer_mode"] == "verified"
+        assert asked["fallback"] == fallback
+        assert asked["citations"] == sources_event["citations"]
+
+        # the history keeps the final answer, never the draft
+        client.post("/api/chat", json={"question": "And how often?", "conversation_id": done["conversation_id"]})
+        condense = next(call for call in reversed(service.llm.calls) if len(call) > 2)
+        assert [m.content for m in condense[1:3]] == [QUESTION, answer]
+        assert all(INVENTED not in str(m.content) for m in condense)
+    service.close()
+
+
+def test_verified_mode_keeps_a_supported_draft_as_the_answer(tmp_path: Path, tiny_encoder_dir: Path) -> None:
+    service = make_pipeline(tmp_path / "db", tiny_encoder_dir, answer_mode="verified")
+    with TestClient(create_app(service, _settings(tmp_path))) as client:
+        _ingest(client)
+        events = _events(client.post("/api/chat", json={"question": QUESTION}))
+        assert "fallback" not in dict(events)
+        assert "".join(_texts(events, "draft")) == REPLY and _texts(events, "token") == [REPLY]
+        assert events[-1][1]["answer"] == REPLY and events[-1][1]["fallback"] is None
+        asked = client.post("/api/ask", json={"question": QUESTION}).json()
+        assert asked["answer"] == REPLY and asked["fallback"] is None and asked["answer_mode"] == "verified"
+    service.close()
+
+
+def test_generate_mode_marks_the_unsupported_sentence(tmp_path: Path, tiny_encoder_dir: Path) -> None:
+    service = make_pipeline(tmp_path / "db", tiny_encoder_dir, ScriptedChat(reply=MIXED))
+    with TestClient(create_app(service, _settings(tmp_path))) as client:
+        _ingest(client)
+        body = client.post("/api/ask", json={"question": QUESTION}).json()
+        assert body["answer"] == MIXED and body["answer_mode"] == "generate" and body["fallback"] is None
+        first, second = body["citations"]
+        assert first["sentence"] == REPLY and first["supported"] is True and first["ids"] == [1]
+        assert second["sentence"] == "It also needs a solar panel mounted on the garage roof."
+        assert second["supported"] is False and second["ids"] == [] and "reason" in second
+        assert MIXED[second["start"]:second["end"]] == second["sentence"]
+
+        events = _events(client.post("/api/chat", json={"question": QUESTION}))
+        assert "draft" not in dict(events) and "fallback" not in dict(events)  # generate: tokens only
+        assert "".join(_texts(events, "token")) == MIXED
+        assert [c["supported"] for c in dict(events)["sources"]["citations"]] == [True, False]
+    service.close()
+
+
+def test_extract_mode_quotes_the_passages_without_the_model(tmp_path: Path, tiny_encoder_dir: Path) -> None:
+    service = make_pipeline(tmp_path / "db", tiny_encoder_dir, answer_mode="extract")
+    with TestClient(create_app(service, _settings(tmp_path))) as client:
+        _ingest(client)
+        body = client.post("/api/ask", json={"question": QUESTION}).json()
+        assert body["answer"].startswith(QUOTED_LABEL) and "two AA lithium batteries" in body["answer"]
+        assert body["answer_mode"] == "extract" and body["fallback"] is None
+        events = _events(client.post("/api/chat", json={"question": QUESTION}))
+        assert _texts(events, "token") == [body["answer"]] and "draft" not in dict(events)
+        assert service.llm.calls == []
+    service.close()
+
+
+def test_public_citations_default_the_support_of_old_citations() -> None:
+    from rag_app.server.state import public_citations
+
+    old = [{"sentence": "A [1].", "start": 0, "end": 6, "ids": [1], "origin": "model", "support": None},
+           {"sentence": "B.", "start": 7, "end": 9, "ids": [], "origin": "unsupported", "support": 0.1}]
+    assert [(c["supported"], c["cited"], c["reason"]) for c in public_citations(old)] == [
+        (True, [], None), (False, [], None)]
+    new = [{**old[0], "supported": False, "cited": [1], "reason": "passage [1] does not say it"}]
+    assert public_citations(new)[0]["supported"] is False and public_citations(new)[0]["reason"].startswith("passage")
 
 
 # ---- request errors --------------------------------------------------------------------------------------

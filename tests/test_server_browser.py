@@ -4,7 +4,8 @@ server on a free loopback port (scripted chat model, tiny index).
 It enters the API token the page asks for, uploads two documents and reads the per-file report, asks a
 question and watches the answer stream in, opens a citation (passage, source, page, score), checks that markup
 inside a document is shown as text and never run, removes a source, and saves a screenshot under
-``test-artifacts/``. Chromium must be at ``/usr/bin/chromium`` (``make test`` installs it where it can); when it
+``test-artifacts/``. A second test watches a ``verified`` draft being checked, replaced by quoted sentences with
+a notice, and an unsupported sentence of a ``generate`` answer marked. Chromium must be at ``/usr/bin/chromium`` (``make test`` installs it where it can); when it
 is missing this test fails and says how to install it. Playwright's own browser download is never used.
 """
 
@@ -20,7 +21,9 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from rag_app.chain import QUOTED_LABEL
 from rag_app.config import load_settings
+from rag_app.pipeline import Pipeline
 from rag_app.server import create_app
 from tests.server_support import REPLY, ScriptedChat, make_pipeline
 
@@ -43,10 +46,17 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+UNSUPPORTED = "It also needs a solar panel mounted on the garage roof."
+MIXED = f"The outdoor sensor takes two AA batteries [1]. {UNSUPPORTED}"
+"""A reply whose second sentence no passage supports."""
+
+
 @pytest.fixture()
-def server_url(tmp_path: Path, tiny_encoder_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def served(tmp_path: Path, tiny_encoder_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Pipeline]]:
+    """The page's address and the pipeline behind it (answer mode ``generate``; a test may change it)."""
     monkeypatch.delenv("RAG_APP_API_TOKEN", raising=False)
     service = make_pipeline(tmp_path / "db", tiny_encoder_dir, ScriptedChat(delay=0.15))
+    service.settings.generator.answer_mode = "generate"  # the model's words as it writes them (auto: verified)
     settings = load_settings(index={"db": tmp_path / "db"}, server={"api_token": TOKEN})
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(service, settings), host="127.0.0.1", port=port, log_level="warning"))
@@ -56,10 +66,15 @@ def server_url(tmp_path: Path, tiny_encoder_dir: Path, monkeypatch: pytest.Monke
     while not server.started:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/"
+    yield f"http://127.0.0.1:{port}/", service
     server.should_exit = True
     thread.join(10)
     service.close()
+
+
+@pytest.fixture()
+def server_url(served: tuple[str, Pipeline]) -> str:
+    return served[0]
 
 
 def _chromium(playwright):  # noqa: ANN001, ANN202
@@ -144,6 +159,68 @@ def test_the_page_uploads_asks_streams_and_shows_a_citation(server_url: str, tmp
         browser.close()
     assert errors == []
     assert (ARTIFACTS / "server-browser.png").stat().st_size > 10_000
+
+
+def test_the_page_shows_the_check_the_fallback_and_unsupported_sentences(served: tuple[str, Pipeline],
+                                                                        tmp_path: Path) -> None:
+    import httpx
+    from playwright.sync_api import expect, sync_playwright
+
+    url, service = served
+    files = [("files", (name, text.encode(), "text/plain")) for name, text in DOCUMENTS.items()]
+    ingested = httpx.post(f"{url}api/ingest", files=files, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+    assert ingested.status_code == 200, ingested.text
+    service.llm.reply = MIXED
+    service.settings.generator.answer_mode = "verified"
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    with sync_playwright() as playwright:
+        browser = _chromium(playwright)
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(url)
+        page.fill("#token-input", TOKEN)
+        page.click("#token-form button")
+        expect(page.locator("#source-list li")).to_have_count(2)
+
+        # Verified: the draft shows as "checking…" while it streams, then the quoted sentences replace it.
+        page.fill("#question", "Which batteries does the outdoor sensor take?")
+        page.click("#ask-button")
+        answer = page.locator(".message.assistant").last
+        draft = answer.locator(".draft")
+        expect(draft.locator(".draft-label")).to_have_text("checking against the documents…", timeout=30_000)
+        expect(draft.locator(".draft-text")).to_contain_text("The outdoor sensor", timeout=30_000)
+        assert answer.locator(".body").text_content() == ""  # the draft is not the answer
+        expect(answer).not_to_have_class("message assistant streaming", timeout=30_000)
+        expect(draft).to_have_count(0)
+        expect(answer.locator(".body")).to_contain_text(QUOTED_LABEL)
+        expect(answer.locator(".body")).not_to_contain_text("solar panel")
+        notice = answer.locator(".fallback")
+        expect(notice).to_contain_text("The generated answer was not supported by the documents (")
+        expect(notice).to_contain_text("showing quoted sentences instead")
+        generated = notice.locator("blockquote.generated")
+        expect(generated).to_be_hidden()  # collapsed until asked for
+        notice.locator("summary").click()
+        expect(generated).to_have_text(MIXED)
+        expect(notice.locator(".unsupported-list li")).to_have_text([f"Not supported: {UNSUPPORTED}"])
+
+        # Generate: the answer streams as written, and the sentence no passage supports is marked.
+        service.settings.generator.answer_mode = "generate"
+        page.fill("#question", "Which batteries does the outdoor sensor take?")
+        page.click("#ask-button")
+        answer = page.locator(".message.assistant").nth(1)
+        expect(answer).not_to_have_class("message assistant streaming", timeout=30_000)
+        expect(answer.locator(".body")).to_have_text(MIXED)
+        marked = answer.locator(".body span.unsupported")
+        expect(marked).to_have_text(UNSUPPORTED)
+        expect(marked).to_have_attribute("title", re.compile(r"^not supported by the passages: \S"))
+        assert marked.evaluate("e => getComputedStyle(e).textDecorationStyle") == "wavy"
+        expect(answer.locator(".fallback")).to_have_count(0)
+        expect(answer.locator(".body button.citation").first).to_have_text("[1]")
+        page.screenshot(path=str(ARTIFACTS / "server-browser-checked.png"), full_page=True)
+        browser.close()
+    assert errors == []
 
 
 def test_a_missing_chromium_fails_with_how_to_install_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

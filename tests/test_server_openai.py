@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from rag_app.chain import SOURCE_FIELDS
+from rag_app.chain import QUOTED_LABEL, SOURCE_FIELDS
 from rag_app.config import load_settings
 from rag_app.pipeline import Pipeline
 from rag_app.server import create_app
@@ -26,9 +26,14 @@ TOKEN = "openai-test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
+INVENTED = "The outdoor sensor runs on a solar panel and a spare lead acid battery from the garage [1]."
+"""A reply no passage supports (the documents say two AA lithium batteries)."""
+
+
 @pytest.fixture()
 def service(tmp_path: Path, tiny_encoder_dir: Path) -> Pipeline:
     svc = make_pipeline(tmp_path / "db", tiny_encoder_dir)
+    svc.settings.generator.answer_mode = "generate"  # the model's words as it writes them (auto: verified)
     yield svc
     svc.close()
 
@@ -76,6 +81,7 @@ def test_a_completion_answers_from_the_documents_with_sources(client: TestClient
     choice = completion["choices"][0]
     assert choice["message"]["role"] == "assistant" and choice["message"]["content"] == REPLY
     assert choice["finish_reason"] == "stop"
+    assert completion["answer_mode"] == "generate" and completion["fallback"] is None
     sources = completion["sources"]
     assert [s["id"] for s in sources] == [1, 2] and all(tuple(s) == SOURCE_FIELDS for s in sources)
     assert sources[0]["source"] == "sensor.md" and "batteries" in sources[0]["text"]
@@ -96,7 +102,32 @@ def test_a_stream_sends_the_answer_in_deltas_and_the_sources_last(client: TestCl
     assert [c["choices"][0]["finish_reason"] for c in chunks].count("stop") == 1
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
     assert chunks[-1]["sources"][0]["source"] == "sensor.md"
-    assert all(c.get("sources") is None for c in chunks[:-1])
+    assert chunks[-1]["answer_mode"] == "generate" and chunks[-1]["fallback"] is None
+    assert all(c.get("sources") is None and c.get("answer_mode") is None for c in chunks[:-1])
+
+
+def test_clients_see_only_the_final_answer_when_the_draft_is_replaced(client: TestClient, service: Pipeline) -> None:
+    service.llm.reply = INVENTED  # the model invents; verified mode replaces its answer by quoted sentences
+    service.settings.generator.answer_mode = "verified"
+    messages = [{"role": "user", "content": QUESTION}]
+    completion = _complete(client, messages)
+    content = completion["choices"][0]["message"]["content"]
+    chunks = _stream(client, messages)
+    streamed = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks)
+    asked = client.post("/api/ask", json={"question": QUESTION}, headers=AUTH).json()
+    assert streamed == content == asked["answer"]  # streamed or not, the same final answer as /api/ask
+    assert content.startswith(QUOTED_LABEL) and "two AA lithium batteries" in content
+    assert "solar" not in content and "solar" not in streamed  # never the draft, not even in pieces
+    for extra in (completion, chunks[-1]):
+        assert extra["answer_mode"] == "verified"
+        assert extra["fallback"]["generated"] == INVENTED and extra["fallback"]["unsupported"] == [INVENTED]
+        assert extra["fallback"] == asked["fallback"]
+    assert all("fallback" not in c or c["fallback"] is None for c in chunks[:-1])
+
+    service.llm.reply = REPLY  # a supported draft is the answer, sent once it is checked
+    chunks = _stream(client, messages)
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == REPLY
+    assert chunks[-1]["fallback"] is None and _complete(client, messages)["choices"][0]["message"]["content"] == REPLY
 
 
 def test_the_earlier_messages_are_the_history_and_system_messages_are_ignored(client: TestClient,

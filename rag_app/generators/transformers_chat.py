@@ -24,6 +24,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Chat
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field
 
+from rag_app.stop_text import StopText, cut_at_stop
 from retrievers import resolve_model
 
 __all__ = ["MAX_TRANSFORMERS_CONTEXT", "TransformersChatModel", "transformers_generator"]
@@ -47,43 +48,6 @@ def _chat_turns(messages: Sequence[BaseMessage]) -> list[dict[str, str]]:
             )
         turns.append({"role": role, "content": message.text})
     return turns
-
-
-def _first_stop(text: str, stops: Sequence[str]) -> int:
-    """Where the earliest of ``stops`` starts in ``text``; -1 when none occurs (empty stops never match)."""
-    return min((index for stop in stops if stop and (index := text.find(stop)) >= 0), default=-1)
-
-
-class _StopText:
-    """Cuts streamed text before the first stop string, holding back a tail that may start one, so no part of a
-    stop string is ever emitted (the same text :meth:`TransformersChatModel._generate` returns)."""
-
-    def __init__(self, stops: Sequence[str]) -> None:
-        self.stops = [stop for stop in stops if stop]
-        self.pending = ""
-        self.stopped = False
-
-    def feed(self, piece: str) -> str:
-        self.pending += piece
-        if (at := _first_stop(self.pending, self.stops)) >= 0:
-            self.stopped = True
-            out, self.pending = self.pending[:at], ""
-            return out
-        hold = max((n for stop in self.stops for n in range(1, len(stop)) if self.pending.endswith(stop[:n])),
-                   default=0)
-        cut = len(self.pending) - hold
-        out, self.pending = self.pending[:cut], self.pending[cut:]
-        return out
-
-    def flush(self) -> str:
-        out, self.pending = self.pending, ""
-        return out
-
-
-def _cut_at_stop(text: str, stops: Sequence[str]) -> str:
-    """``text`` up to the first stop string (all of it when none occurs)."""
-    at = _first_stop(text, stops)
-    return text[:at] if at >= 0 else text
 
 
 class TransformersChatModel(BaseChatModel):
@@ -168,7 +132,7 @@ class TransformersChatModel(BaseChatModel):
         # The EOS id is dropped by id: not every model marks its end-of-turn token as special.
         shown = new_tokens[:-1] if new_tokens and new_tokens[-1] in eos else new_tokens
         generated = self.tokenizer.decode(shown, skip_special_tokens=True)
-        text = _cut_at_stop(generated, stop or [])
+        text = cut_at_stop(generated, stop or [])
         message = AIMessage(text, **self._metadata(prompt_tokens, new_tokens, stopped=text != generated))
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -217,7 +181,7 @@ class TransformersChatModel(BaseChatModel):
 
         thread = threading.Thread(target=run, name="transformers-generate", daemon=True)
         thread.start()
-        cut = _StopText(stop or [])
+        cut = StopText(stop or [])
         try:
             for piece in streamer:
                 if text := cut.feed(piece):

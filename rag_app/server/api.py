@@ -8,9 +8,18 @@ time; listing sources and the health check never wait for it.
 ``POST /api/chat`` streams these events (``event:`` name, ``data:`` one JSON object):
 
 - ``meta``: ``{"conversation_id", "question"}``; send the id back with the next question to continue;
-- ``token``: ``{"text"}``, a piece of the answer, as the model writes it;
-- ``sources``: ``{"standalone_question", "sources": [...]}``, once the answer is complete;
-- ``done``: ``{"answer", "conversation_id"}``; or ``error``: ``{"detail"}``, and the stream ends.
+- ``draft``: ``{"text"}``, a piece of the model's draft, in ``verified`` answer mode only: it is being checked
+  against the passages and is *not* the answer (show it as "checking…", then replace it);
+- ``token``: ``{"text"}``, a piece of the answer: as the model writes it (``generate``), or the whole final
+  answer at once (``extract``; ``verified``, once the draft was checked);
+- ``fallback``: ``{"reason", "generated", "unsupported"}``, only when the draft was not supported by the
+  passages and the quoted sentences (the extractive answer) replaced it;
+- ``sources``: ``{"standalone_question", "sources", "citations", "unknown_citations"}``, once the answer is
+  complete; each citation says whether its sentence is ``supported`` by the passages (and if not, ``reason``);
+- ``done``: ``{"answer", "conversation_id", "answer_mode", "fallback"}``; or ``error``: ``{"detail"}``, and the
+  stream ends.
+
+The conversation's history keeps the final answer, never a draft.
 
 ``POST /api/ingest`` with ``Accept: text/event-stream`` streams ``stored`` (``{"uploads"}``), one ``progress``
 per file (``{"source", "status", "done", "total"}``) and then ``report`` (the JSON report) or ``error``.
@@ -33,6 +42,8 @@ from rag_app.server.state import (
     busy_error,
     check_question,
     get_state,
+    public_citations,
+    public_fallback,
     sse,
 )
 from rag_app.server.uploads import IncomingFile, StoredUpload, UploadError, store_uploads
@@ -74,22 +85,41 @@ class SourceOut(BaseModel):
     text: str
 
 
+AnswerMode = Literal["generate", "extract", "verified"]
+
+
 class CitationOut(BaseModel):
     sentence: str
     start: int = Field(description="Offset of the sentence in the answer.")
     end: int
     ids: list[int] = Field(description="Numbers of the sources the sentence rests on.")
-    origin: Literal["model", "matched", "unsupported"] = Field(
-        description="model: cited by the model; matched: attributed by word overlap; unsupported: no source.")
+    origin: str = Field(description="model: cited by the model; matched: attributed by word overlap; "
+                                    "unsupported: no source; fragment: too short to check.")
     support: float | None = Field(description="Share of the sentence's content words found in the source.")
+    supported: bool = Field(description="False: no passage given to the model backs the sentence.")
+    cited: list[int] = Field(default_factory=list, description="The numbers the model wrote after the sentence.")
+    reason: str | None = Field(None, description="Why the sentence is not supported.")
+
+
+class FallbackOut(BaseModel):
+    reason: str = Field(description="Why the generated answer was replaced.")
+    generated: str = Field(description="The model's answer that was replaced (not shown as the answer).")
+    unsupported: list[str] = Field(description="Its sentences that no passage supports.")
 
 
 class AskResponse(BaseModel):
     answer: str
+    answer_mode: AnswerMode = Field(
+        description="generate: the model's answer; extract: quoted sentences of the passages; verified: the model's "
+                    "answer when every sentence is supported, else the quoted sentences (see fallback).")
+    standalone_question: str | None = Field(
+        None, description="The question the passages were retrieved for (a follow-up rewritten with the history).")
     sources: list[SourceOut]
     citations: list[CitationOut] = Field(default_factory=list)
     unknown_citations: list[int] = Field(default_factory=list,
                                          description="Cited numbers that name no source given to the model.")
+    fallback: FallbackOut | None = Field(
+        None, description="Set when the generated answer was not supported and the quoted sentences replaced it.")
 
 
 class IndexedSource(BaseModel):
@@ -136,6 +166,16 @@ class Health(BaseModel):
     queue: QueueOut
 
 
+def answer_body(result: dict[str, Any], answer_mode: str) -> dict[str, Any]:
+    """``POST /api/ask``'s JSON: :func:`rag_app.chain.answer_json`, with the answer mode, the fallback and the
+    support of each sentence."""
+    body = answer_json(result)
+    body["citations"] = public_citations(body.get("citations"))
+    body["answer_mode"] = result.get("answer_mode") or answer_mode
+    body["fallback"] = public_fallback(result.get("fallback"))
+    return body
+
+
 @health_router.get("/health", response_model=Health, summary="Liveness; needs no token")
 async def health(state: State) -> dict[str, Any]:
     return {"status": "ok", "index": state.pipeline.state, "chunks": state.pipeline.chunk_count,
@@ -147,15 +187,17 @@ async def ask(body: AskRequest, state: State, response: Response) -> dict[str, A
     check_question(state, body.question)
     response.headers.update(body.deprecation_headers)
     try:
-        return answer_json(await state.worker.run(lambda: state.pipeline.ask(body.question, top_n=body.passages)))
+        result = await state.worker.run(lambda: state.pipeline.ask(body.question, top_n=body.passages))
     except QueueFull as exc:
         raise busy_error(exc) from None
+    return answer_body(result, state.pipeline.answer_mode)
 
 
 @router.post(
     "/chat", summary="Answer with history, streamed as server-sent events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "meta, token..., sources, done"}},
+    responses={200: {"content": {"text/event-stream": {}},
+                     "description": "meta, draft... (verified mode), token..., fallback?, sources, done"}},
 )
 async def chat(body: ChatRequest, state: State) -> StreamingResponse:
     check_question(state, body.question)
@@ -180,23 +222,33 @@ async def chat(body: ChatRequest, state: State) -> StreamingResponse:
     async def events() -> AsyncIterator[str]:
         yield sse("meta", {"conversation_id": conversation_id, "question": body.question})
         answer, sources, standalone = "", [], body.question
+        answer_mode, fallback = pipeline.answer_mode, None
         cited: dict[str, Any] = {"citations": [], "unknown_citations": []}
         try:
             async for chunk in chunks:
                 if "sources" in chunk:
                     sources = public_sources(chunk["sources"])
                     standalone = chunk.get("standalone_question", standalone)
-                if "citations" in chunk:
-                    cited = {"citations": chunk["citations"], "unknown_citations": chunk["unknown_citations"]}
+                if chunk.get("answer_mode"):
+                    answer_mode = chunk["answer_mode"]
+                if chunk.get("draft"):  # verified mode: being checked, not the answer
+                    yield sse("draft", {"text": chunk["draft"]})
                 if chunk.get("answer"):
                     answer += chunk["answer"]
                     yield sse("token", {"text": chunk["answer"]})
+                if "citations" in chunk:
+                    cited = {"citations": public_citations(chunk["citations"]),
+                             "unknown_citations": chunk.get("unknown_citations") or []}
+                if chunk.get("fallback"):
+                    fallback = public_fallback(chunk["fallback"])
+                    yield sse("fallback", fallback)
         except Exception as exc:  # the model or the index failed: tell the page, keep the server up
             yield sse("error", {"detail": f"The answer failed: {type(exc).__name__}: {exc}"})
             return
-        conversations.add_turn(conversation_id, body.question, answer)
+        conversations.add_turn(conversation_id, body.question, answer)  # the final answer, never the draft
         yield sse("sources", {"standalone_question": standalone, "sources": sources, **cited})
-        yield sse("done", {"answer": answer, "conversation_id": conversation_id})
+        yield sse("done", {"answer": answer, "conversation_id": conversation_id, "answer_mode": answer_mode,
+                           "fallback": fallback})
 
     headers = {**SSE_HEADERS, **body.deprecation_headers}
     return StreamingResponse(events(), media_type="text/event-stream", headers=headers)

@@ -7,10 +7,15 @@ messages are the chat history (condensed into a standalone question, as in ``/ap
 injection rules. The model name is echoed back, whatever it is. Unknown parameters (``temperature``, ``top_p``,
 ``max_tokens``...) are accepted and ignored: the server's generator settings apply.
 
-Beyond OpenAI's fields: ``sources`` (the passages the answer cites, as in ``rag-app ask --json``) on the
-completion, and on the last chunk of a stream; an optional ``top_n`` in the request (``extra_body={"top_n": 6}``;
-``k`` is its deprecated spelling)
-sets how many passages the model sees. Errors use OpenAI's shape, ``{"error": {"message", "type", ...}}``.
+The message content is always the final answer: in ``verified`` answer mode the model's draft is checked
+against the passages first and never sent; when it was not supported, the content is the quoted sentences
+(starting "Quoted from the documents:"), streamed or not.
+
+Beyond OpenAI's fields: ``sources`` (the passages the answer cites, as in ``rag-app ask --json``),
+``answer_mode`` (``generate``, ``extract`` or ``verified``) and ``fallback`` (``null``, or
+``{"reason", "generated", "unsupported"}`` when the generated answer was replaced) on the completion, and on
+the last chunk of a stream; an optional ``top_n`` in the request (``extra_body={"top_n": 6}``; ``k`` is its
+deprecated spelling) sets how many passages the model sees. Errors use OpenAI's shape, ``{"error": {"message", "type", ...}}``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from rag_app.server.state import (
     busy_error,
     check_question,
     get_state,
+    public_fallback,
     sse,
 )
 from rag_app.server.worker import Emit, QueueFull
@@ -113,6 +119,8 @@ async def chat_completions(body: ChatCompletionRequest, state: State, response: 
             "choices": [{"index": 0, "message": {"role": "assistant", "content": result["answer"]},
                          "finish_reason": "stop", "logprobs": None}],
             "sources": public_sources(result["sources"]),
+            "answer_mode": result.get("answer_mode") or pipeline.answer_mode,
+            "fallback": public_fallback(result.get("fallback")),
         }
 
     def job(emit: Emit) -> None:
@@ -133,17 +141,22 @@ async def chat_completions(body: ChatCompletionRequest, state: State, response: 
     async def events() -> AsyncIterator[str]:
         yield frame({"role": "assistant", "content": ""})
         sources: list[dict[str, Any]] = []
+        answer_mode, fallback = pipeline.answer_mode, None
         try:
-            async for chunk in chunks:
+            async for chunk in chunks:  # "draft" pieces (verified mode) are being checked: never sent
                 if "sources" in chunk:
                     sources = public_sources(chunk["sources"])
+                if chunk.get("answer_mode"):
+                    answer_mode = chunk["answer_mode"]
+                if chunk.get("fallback"):
+                    fallback = public_fallback(chunk["fallback"])
                 if chunk.get("answer"):
                     yield frame({"content": chunk["answer"]})
         except Exception as exc:
             yield sse(None, {"error": {"message": f"The answer failed: {type(exc).__name__}: {exc}",
                                        "type": "server_error", "param": None, "code": None}})
             return
-        yield frame({}, "stop", sources=sources)
+        yield frame({}, "stop", sources=sources, answer_mode=answer_mode, fallback=fallback)
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", **deprecated})

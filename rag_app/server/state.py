@@ -18,7 +18,7 @@ from rag_app.server.uploads import UploadPolicy
 from rag_app.server.worker import ModelWorker, QueueFull
 
 __all__ = ["DEPRECATED_K", "Conversations", "PassagesField", "ServerState", "busy_error", "check_question", "get_state",
-           "sse"]
+           "public_citations", "public_fallback", "sse"]
 
 DEPRECATED_K = ("`k` is deprecated: it is the number of passages given to the model, now spelled `top_n`; in the "
                 "next release `k` will mean the number of candidates retrieved, as retrieval.k does.")
@@ -114,3 +114,25 @@ def sse(event: str | None, data: Any) -> str:
     """One server-sent event; ``data`` as one line of JSON."""
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def public_citations(citations: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The chain's citations with ``supported``, ``cited`` and ``reason`` always present (citations made before
+    the support check have none: a sentence with passages counts as supported)."""
+    out = []
+    for citation in citations or []:
+        item = dict(citation)
+        supported = item.get("supported")
+        item["supported"] = bool(item.get("ids")) if supported is None else bool(supported)
+        item.setdefault("cited", [])
+        item.setdefault("reason", None)
+        out.append(item)
+    return out
+
+
+def public_fallback(fallback: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The chain's ``fallback`` (why the generated answer was replaced) as every route returns it."""
+    if not fallback:
+        return None
+    return {"reason": fallback.get("reason") or "a sentence is not supported by the passages",
+            "generated": fallback.get("generated") or "", "unsupported": list(fallback.get("unsupported") or [])}

@@ -157,9 +157,17 @@ function citationButton(source, label) {
   return button;
 }
 
+// Whether a citation's sentence is backed by a passage (answers from before the support check carry no
+// "supported": a sentence with passages counts as backed).
+function isSupported(citation) {
+  return citation.supported === undefined || citation.supported === null ? citation.ids.length > 0 : citation.supported;
+}
+
 // The answer text with each [n] that names a source turned into a button; everything else stays text.
 // Sentences the model left uncited but the server matched to a passage (citations[].origin "matched") get a
 // dashed button after them, so the reader sees which citations the model wrote and which were inferred.
+// Sentences no passage supports (citations[].supported false) are wrapped in a span.unsupported (wavy
+// underline, with the reason as its tooltip): never shown as plain text.
 function renderAnswer(body, answer, sources, citations = []) {
   const byId = new Map(sources.map((s) => [String(s.id), s]));
   const marks = [];
@@ -168,26 +176,101 @@ function renderAnswer(body, answer, sources, citations = []) {
     if (source) marks.push({ start: match.index, end: match.index + match[0].length, source, label: match[0] });
   }
   for (const citation of citations) {
-    if (citation.origin !== "matched") continue;
+    if (citation.origin !== "matched" || !isSupported(citation)) continue;
     for (const id of citation.ids) {
       const source = byId.get(String(id));
       if (source) marks.push({ start: citation.end, end: citation.end, source, label: `[${id}]`, matched: true });
     }
   }
   marks.sort((a, b) => a.start - b.start);
-  body.replaceChildren();
-  let last = 0;
-  for (const mark of marks) {
-    body.append(document.createTextNode(answer.slice(last, mark.start)));
-    const button = citationButton(mark.source, mark.label);
-    if (mark.matched) {
-      button.classList.add("matched");
-      button.title += " (matched by the sentence's words; the model did not cite it)";
-    }
-    body.append(button);
-    last = mark.end;
+
+  // Regions covering the answer: plain text, or one unsupported sentence.
+  const regions = [];
+  let at = 0;
+  const unsupported = citations
+    .filter((c) => !isSupported(c) && c.end > c.start && c.start >= 0 && c.end <= answer.length)
+    .sort((a, b) => a.start - b.start);
+  for (const citation of unsupported) {
+    if (citation.start < at) continue;  // overlapping spans: keep the first
+    if (citation.start > at) regions.push({ start: at, end: citation.start, citation: null });
+    regions.push({ start: citation.start, end: citation.end, citation });
+    at = citation.end;
   }
-  body.append(document.createTextNode(answer.slice(last)));
+  if (at < answer.length || !regions.length) regions.push({ start: at, end: answer.length, citation: null });
+
+  body.replaceChildren();
+  let next = 0;  // the first mark not yet placed
+  for (const region of regions) {
+    let container = body;
+    if (region.citation) {
+      container = document.createElement("span");
+      container.className = "unsupported";
+      const reason = region.citation.reason || "no passage given to the model states it";
+      container.title = `not supported by the passages: ${reason}`;
+      body.append(container);
+    }
+    let last = region.start;
+    while (next < marks.length && marks[next].end <= region.end) {
+      const mark = marks[next++];
+      if (mark.start < last) continue;  // straddles a region's edge: left as text
+      container.append(document.createTextNode(answer.slice(last, mark.start)));
+      const button = citationButton(mark.source, mark.label);
+      if (mark.matched) {
+        button.classList.add("matched");
+        button.title += " (matched by the sentence's words; the model did not cite it)";
+      }
+      if (region.citation) button.title += " (cited, but it does not support this sentence)";
+      container.append(button);
+      last = mark.end;
+    }
+    container.append(document.createTextNode(answer.slice(last, region.end)));
+  }
+}
+
+// The model's draft (verified mode) while it is checked against the passages: dimmed, labelled, not the answer.
+function showDraft(box, text) {
+  let draft = box.querySelector(".draft");
+  if (!draft) {
+    draft = document.createElement("div");
+    draft.className = "draft";
+    const label = document.createElement("span");
+    label.className = "draft-label";
+    label.textContent = "checking against the documents…";
+    const content = document.createElement("span");
+    content.className = "draft-text";
+    draft.append(label, content);
+    box.prepend(draft);
+  }
+  draft.querySelector(".draft-text").textContent = text;
+}
+
+// The generated answer was not supported: say so, keep it readable behind a disclosure.
+function showFallback(box, fallback) {
+  box.querySelector(".fallback")?.remove();
+  const notice = document.createElement("div");
+  notice.className = "fallback";
+  notice.setAttribute("role", "note");
+  const text = document.createElement("p");
+  const reason = fallback.reason || "a sentence is not supported by the passages";
+  text.textContent = `The generated answer was not supported by the documents (${reason}); showing quoted sentences instead.`;
+  notice.append(text);
+  if (fallback.generated) {
+    const details = document.createElement("details");
+    const summary = document.createElement("summary");
+    summary.textContent = "Show the generated answer";
+    const generated = document.createElement("blockquote");
+    generated.className = "generated";
+    generated.textContent = fallback.generated;
+    details.append(summary, generated);
+    if (fallback.unsupported && fallback.unsupported.length) {
+      const list = document.createElement("ul");
+      list.className = "unsupported-list";
+      for (const sentence of fallback.unsupported) list.append(textItem(`Not supported: ${sentence}`, ""));
+      details.append(list);
+    }
+    notice.append(details);
+  }
+  box.querySelector(".body").before(notice);
 }
 
 function renderSources(box, sources) {
@@ -214,6 +297,7 @@ async function ask(question) {
   box.classList.add("streaming");
   $("ask-button").disabled = true;
   let answer = "";
+  let draft = "";
   try {
     const payload = { question };
     if (conversationId) payload.conversation_id = conversationId;
@@ -227,10 +311,20 @@ async function ask(question) {
     let buffer = "";
     const onEvent = (name, data) => {
       if (name === "meta") conversationId = data.conversation_id;
-      else if (name === "token") { answer += data.text; body.textContent = answer; }
+      else if (name === "draft") { draft += data.text; showDraft(box, draft); }
+      else if (name === "token") {
+        box.querySelector(".draft")?.remove();  // the answer replaces the draft
+        answer += data.text;
+        body.textContent = answer;
+      }
+      else if (name === "fallback") showFallback(box, data);
       else if (name === "sources") {
         renderAnswer(body, answer, data.sources, data.citations || []);
         renderSources(box, data.sources);
+      }
+      else if (name === "done") {
+        box.querySelector(".draft")?.remove();
+        box.dataset.answerMode = data.answer_mode || "";
       }
       else if (name === "error") throw new ApiError(data.detail);
     };
