@@ -65,19 +65,19 @@ from typing import Any
 
 import answer_judge as aj
 from faq_eval import (
+    DATA_ROOT,
+    SAMPLE_DOCS,
+    SAMPLE_QUESTIONS,
     machine_note,
     make_console,
     percentile,
     print_table,
     progress,
+    read_jsonl,
     shares_answer_text,
     write_json,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA_ROOT = ROOT.parent / "shared" / "data"
-SAMPLE_QUESTIONS = ROOT / "benchmarks" / "data" / "sample-docs" / "questions.jsonl"
-SAMPLE_DOCS = ROOT / "rag_app" / "sample_data"
 SETS = ("sample", "debian", "faq")
 MODES = ("generate", "extract", "verified")
 EXAMPLES = 3
@@ -102,21 +102,10 @@ class QuestionSet:
     questions: list[Question] = field(default_factory=list)
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                sys.exit(f"{path}:{number}: not JSON ({exc.msg})")
-    return records
-
-
 def load_sample_questions(path: Path = SAMPLE_QUESTIONS) -> list[dict[str, Any]]:
     """The sample-docs questions, checked: fields present, answerable ones with key facts that their own gold
     answer satisfies and their question does not (an answer repeating the question must not pass)."""
-    records = _read_jsonl(path)
+    records = read_jsonl(path)
     for record in records:
         where = f"{path}: {record.get('id')!r}"
         for name in ("id", "question", "answerable", "gold_answer", "key_facts", "source"):
@@ -150,7 +139,7 @@ def debian_set(folder: Path, split: str) -> QuestionSet | None:
     ids = json.loads((folder / "split.json").read_text(encoding="utf-8"))
     wanted = set(ids["train"]) | set(ids["test"]) if split == "all" else set(ids[split])
     questions = []
-    for r in _read_jsonl(folder / "questions.jsonl"):
+    for r in read_jsonl(folder / "questions.jsonl"):
         if r["id"] not in wanted:
             continue
         gold_grams = grams(normalise(r["gold"]))
@@ -170,7 +159,7 @@ def faq_set(folder: Path, split: str) -> QuestionSet | None:
                  lambda answer, e=e: aj.judge_span(answer, e["answer"], e["question"]),
                  lambda sources, e=e: any(shares_answer_text(str(s.get("text") or ""), s.get("source"), e)
                                           for s in sources))
-        for s in splits for e in _read_jsonl(folder / f"qa.{s}.jsonl")
+        for s in splits for e in read_jsonl(folder / f"qa.{s}.jsonl")
     ]
     return QuestionSet("faq", folder / "corpus", "*.html", questions)
 
@@ -389,7 +378,7 @@ def selftest(data_root: Path, split: str, console: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     debian = data_root / "debian-reference"
     if (debian / "questions.jsonl").is_file():
-        records = _read_jsonl(debian / "questions.jsonl")
+        records = read_jsonl(debian / "questions.jsonl")
         own = sum(aj.judge_span(r["gold"], r["gold"], r["question"]).correct for r in records)
         cross = sum(aj.judge_span(o["gold"], r["gold"], r["question"]).correct
                     for r in records for o in records if o is not r)
@@ -429,8 +418,8 @@ def selftest(data_root: Path, split: str, console: Any) -> dict[str, Any]:
                          "same_page_passages": same_page_n}
     faq = data_root / "python-faq"
     if (faq / "qa.jsonl").is_file():
-        entries = _read_jsonl(faq / "qa.jsonl")
-        tests = entries if split == "all" else _read_jsonl(faq / f"qa.{split}.jsonl")
+        entries = read_jsonl(faq / "qa.jsonl")
+        tests = entries if split == "all" else read_jsonl(faq / f"qa.{split}.jsonl")
         own = sum(aj.judge_span(e["answer"], e["answer"], e["question"]).correct for e in tests)
         cross = sum(aj.judge_span(o["answer"][:400], e["answer"], e["question"]).correct
                     for e in progress(tests, "faq self-test") for o in entries if o["id"] != e["id"])
@@ -465,7 +454,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="first N questions per set (smoke runs)")
     parser.add_argument("--max-new-tokens", type=int, default=384, help="generator.max_new_tokens (default 384)")
     parser.add_argument("--split", choices=["train", "test", "all"], default="test", help="debian and faq split")
-    parser.add_argument("--data-root", type=Path, default=DEFAULT_DATA_ROOT, help="folder of the shared data sets")
+    parser.add_argument("--data-root", type=Path, default=DATA_ROOT, help="folder of the shared data sets")
     parser.add_argument("--debian", type=Path, default=None, help="debian-reference folder (default DATA_ROOT/...)")
     parser.add_argument("--faq", type=Path, default=None, help="python-faq folder (default DATA_ROOT/python-faq)")
     parser.add_argument("--sample", type=Path, default=SAMPLE_QUESTIONS, help="sample-docs questions.jsonl")

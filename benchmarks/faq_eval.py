@@ -37,6 +37,9 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "python-faq"
 SAMPLE_DOCS = ROOT / "rag_app" / "sample_data"
+SAMPLE_QUESTIONS = ROOT / "benchmarks" / "data" / "sample-docs" / "questions.jsonl"
+"""Questions on the sample documents, worded as users would (47 answerable, 10 not)."""
+DATA_ROOT = ROOT.parent / "shared" / "data"
 COLLECTION = "python-faq"
 T = TypeVar("T")
 
@@ -201,6 +204,18 @@ def progress(items: Sequence[T], description: str) -> Iterator[T]:
     from rich.progress import track
 
     yield from track(items, description=description, console=Console(stderr=True), transient=True)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file; a bad line exits with its file and line number."""
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                sys.exit(f"{path}:{number}: not JSON ({exc.msg})")
+    return records
 
 
 def make_console() -> Any:

@@ -47,6 +47,7 @@ from faq_eval import (
     make_console,
     print_table,
     progress,
+    read_jsonl,
     shares_answer_text,
     write_json,
 )
@@ -91,23 +92,12 @@ class Corpus:
     questions: list[Question] = field(default_factory=list)
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                sys.exit(f"{path}:{number}: not JSON ({exc.msg})")
-    return records
-
-
 def manual_corpora(folder: Path, split: str) -> list[Corpus]:
     """The HTML run and, when the set ships a PDF, the PDF run of one manual set."""
     split_ids = json.loads((folder / "split.json").read_text(encoding="utf-8"))
     wanted = set(split_ids["train"]) | set(split_ids["test"]) if split == "all" else set(split_ids[split])
     questions = []
-    for record in _read_jsonl(folder / "questions.jsonl"):
+    for record in read_jsonl(folder / "questions.jsonl"):
         if record["id"] not in wanted:
             continue
         gold = grams(normalise(record["gold"]))
@@ -125,7 +115,7 @@ def faq_corpus(folder: Path, split: str) -> Corpus:
     splits = ["train", "test"] if split == "all" else [split]
     questions = [
         Question(e["id"], e["question"], lambda text, source, e=e: shares_answer_text(text, source, e))
-        for s in splits for e in _read_jsonl(folder / f"qa.{s}.jsonl")
+        for s in splits for e in read_jsonl(folder / f"qa.{s}.jsonl")
     ]
     return Corpus("python-faq (HTML)", folder / "corpus", "*.html", "html", questions)
 

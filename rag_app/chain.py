@@ -85,7 +85,7 @@ from langchain_core.runnables import (
 )
 from langchain_core.runnables.utils import AddableDict
 
-from rag_app.citations import CitationReport, cite, content_words
+from rag_app.citations import Citation, CitationReport, cite, content_words
 from rag_app.extractive import extract_answer
 from rag_app.retrieval import PassageRetriever, passage_score
 from rag_app.stop_text import StopText
@@ -363,12 +363,13 @@ class _AnswerRun:
         if extract is None:
             return [{"answer": NO_ANSWER}, self._report(NO_ANSWER, fallback)]
         answer = f"{QUOTED_LABEL} {extract.text}"
-        report = cite(extract.text, self.sources)
         shift = len(QUOTED_LABEL) + 1
-        for citation in report["citations"]:
-            citation["start"] += shift
-            citation["end"] += shift
-        return [{"answer": answer}, self._report(answer, fallback, report)]
+        # Each quote is a passage's own sentence: supported by that passage by construction, whatever the
+        # splitting of the joined text would make of list items or lines without an ending mark.
+        citations = [Citation(sentence=quote.text, start=shift + start, end=shift + end, ids=[quote.source_id],
+                              origin="quoted", support=1.0, supported=True, cited=[quote.source_id], reason=None)
+                     for quote, (start, end) in zip(extract.sentences, extract.spans, strict=True)]
+        return [{"answer": answer}, self._report(answer, fallback, CitationReport(citations=citations, unknown=[]))]
 
     def _report(self, answer: str, fallback: dict[str, Any] | None,
                 report: CitationReport | None = None) -> AddableDict:

@@ -45,7 +45,7 @@ ModeOption = Annotated[str | None, typer.Option("--mode", help="Answer mode: gen
 def demo(
     ctx: typer.Context,
     data: Annotated[Path | None, typer.Option(help="Folder of documents (default: the bundled samples in rag_app/sample_data).")] = None,
-    reranker: Annotated[str, typer.Option(help="none (the measured default: dense retrieval alone), colbert (MaxSim over MiniLM token vectors) or llm (SmolLM2 yes/no).")] = "none",
+    reranker: Annotated[str | None, typer.Option(help="colbert (MaxSim over MiniLM token vectors, fused with the dense score: the default), none (dense retrieval alone) or llm (SmolLM2 yes/no); unset: the settings' reranker.")] = None,
     mode: ModeOption = None,
 ) -> None:
     """Ingest sample documents into a temporary collection, answer three questions with sources, time each step."""
@@ -55,7 +55,7 @@ def demo(
     folder = data or SAMPLE_DATA
     if not folder.is_dir():
         raise typer.BadParameter(f"{folder} is not a folder.", param_hint="--data")
-    if reranker not in RERANKERS:
+    if reranker is not None and reranker not in RERANKERS:
         raise typer.BadParameter(f"choose one of {', '.join(RERANKERS)}; got {reranker!r}.", param_hint="--reranker")
     settings = _settings(ctx, **_mode_section(mode))
     try:

@@ -3,13 +3,14 @@
 It ingests a folder (by default the sample documents shipped in ``rag_app/sample_data``) into a temporary Chroma
 collection with the real pipeline, builds the application exactly as ``rag-app ask`` does
 (:func:`rag_app.pipeline.build_pipeline`: the default settings, i.e. dense MiniLM retrieval with the calibrated
-``min_score``, no reranker, SmolLM2 through llama.cpp),
+``min_score``, dense candidates reranked by ColBERT MaxSim fused with the dense score, SmolLM2 through llama.cpp,
+the answer mode chosen for it),
 then asks :data:`QUESTIONS`, streaming each cited answer and printing the passages it was given. A table
 at the end says where the time went: loading the models, ingesting, and for each question retrieving,
 reranking, the first answer token (prompt processing) and the rest of the answer.
 
-By default nothing reranks: dense retrieval alone measured best (README, "Reranker choice"). ``--reranker
-colbert`` adds ColBERT-style MaxSim over MiniLM's token vectors, ``llm`` the SmolLM2 yes/no reranker, to compare. SmolLM2-135M answers fluently but loosely: the demo shows the
+``--reranker none`` drops the reranker (dense retrieval alone), ``llm`` uses the SmolLM2 yes/no reranker, to
+compare; ``--mode`` picks the answer mode. SmolLM2-135M answers fluently but loosely: the demo shows the
 pipeline and its speed, not what a larger generator would write.
 """
 
@@ -108,8 +109,11 @@ def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
         seconds[step] = seconds.get(step, 0.0) + time.perf_counter() - start
 
 
-def demo_settings(base: Settings, db: Path, reranker: str = "none") -> Settings:
-    """``base`` with a temporary embedded collection under ``db`` and the ``--reranker`` choice."""
+def demo_settings(base: Settings, db: Path, reranker: str | None = None) -> Settings:
+    """``base`` with a temporary embedded collection under ``db`` and the ``--reranker`` choice (``None``: the
+    reranker of ``base``)."""
+    if reranker is None:
+        return base.model_copy(update={"index": IndexSettings(db=db, collection="demo")})
     if reranker not in RERANKERS:
         raise ValueError(f"reranker must be one of {', '.join(RERANKERS)}; got {reranker!r}.")
     # min_score is on the reranker's scale: unset, so the value calibrated for the chosen reranker applies.
@@ -118,11 +122,16 @@ def demo_settings(base: Settings, db: Path, reranker: str = "none") -> Settings:
     return base.model_copy(update={"index": IndexSettings(db=db, collection="demo"), "retrieval": retrieval})
 
 
+def _reranker_label(settings: Settings) -> str:
+    retrieval = settings.retrieval
+    return f"{retrieval.reranker} ({retrieval.reranker_kind})" if retrieval.reranker else "none"
+
+
 def run_demo(
     data: Path = SAMPLE_DATA,
     console: Console | None = None,
     *,
-    reranker: str = "none",
+    reranker: str | None = None,
     settings: Settings | None = None,
     llm: BaseChatModel | None = None,
 ) -> DemoResult:
@@ -144,7 +153,8 @@ def run_demo(
             with _timed(seconds, "ingest"):
                 report = pipeline.ingest([data])
             console.print(f"[bold]{report.files_ingested} files, {report.chunks_total} chunks[/] from "
-                          f"{escape(str(data))}; reranker: {reranker}; generator: {config.generator.backend} "
+                          f"{escape(str(data))}; reranker: {_reranker_label(config)}; "
+                          f"answers: {pipeline.answer_mode}; generator: {config.generator.backend} "
                           f"{escape(config.generator.model)}")
             for failure in report.files_failed:
                 console.print(f"[red]failed[/] {escape(failure.source)}: {escape(str(failure.error))}")

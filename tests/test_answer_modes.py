@@ -164,7 +164,8 @@ def test_unknown_mode_fails_at_build():
 
 def test_extract_follows_a_procedure_after_its_colon():
     docs = [Document("To restore factory settings: unplug the display. hold the PAIR and MODE buttons together. "
-                     "plug the display back in while holding both for ten seconds. The box also holds a bracket.",
+                     "plug the display back in while holding both for ten seconds. The screen flashes twice when "
+                     "the reset is complete. The box also holds a bracket.",
                      metadata={"source": "manual.md", "heading": "Factory reset"})]
     sources = [{"id": 1, "text": docs[0].page_content, "heading": "Factory reset"}]
     answer = extract_answer("How do I restore factory settings?", sources, None)
@@ -225,3 +226,14 @@ def test_extract_never_quotes_a_sentence_cut_by_a_chunk_boundary():
                         "sunlight and away from the walls of the house and the"}]
     answer = extract_answer("Where do I mount the outdoor sensor?", sources, None)
     assert answer is not None and answer.text == "Mount the outdoor sensor on a north-facing wall. [1]"
+
+
+def test_quoted_list_items_each_get_their_line_and_their_passage():
+    docs = [Document("Back up these things:\n- The home directories of all users\n- The configuration in /etc\n"
+                     "Nothing else needs a backup.", metadata={"source": "admin.md", "relevance_score": 0.9})]
+    out = chain("extract", docs=docs).invoke({"question": "Which things should I back up?"})
+    body = out["answer"][len(QUOTED_LABEL) + 1:]
+    assert "\n- The home directories of all users [1]" in body
+    assert all(c["supported"] and c["ids"] == [1] and c["origin"] == "quoted" for c in out["citations"])
+    for citation in out["citations"]:
+        assert out["answer"][citation["start"]:citation["end"]] == citation["sentence"]

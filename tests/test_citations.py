@@ -21,7 +21,7 @@ ACCOUNTS = [
 
 
 def test_uncited_sentences_are_matched_to_the_passage_that_supports_them():
-    answer = "The sensor uses two AA lithium batteries. Readings are uploaded every ten minutes."
+    answer = "The sensor runs on two AA lithium batteries. Readings are uploaded every ten minutes."
     report = cite(answer, SOURCES)
     assert [(c["ids"], c["origin"], c["supported"]) for c in report["citations"]] == [
         ([1], "matched", True), ([2], "matched", True)]

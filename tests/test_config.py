@@ -86,8 +86,9 @@ def test_secrets_are_not_printed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_retrieval_defaults_and_min_score_from_file_environment_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    retrieval = load_settings().retrieval  # chosen by benchmarks/rerankers.py: dense, no reranker
-    assert (retrieval.mode, retrieval.reranker, retrieval.min_score) == ("dense", None, None)
+    retrieval = load_settings().retrieval  # chosen on manuals: dense candidates, ColBERT fused at 0.3
+    assert (retrieval.mode, retrieval.reranker, retrieval.reranker_kind, retrieval.fusion_weight,
+            retrieval.min_score) == ("dense", "minilm", "colbert", 0.3, None)
     (tmp_path / "rag-app.toml").write_text("[retrieval]\nmin_score = -inf\n")
     assert load_settings().retrieval.min_score == -math.inf
     monkeypatch.setenv("RAG_APP_RETRIEVAL__MIN_SCORE", "0.35")

@@ -38,17 +38,18 @@ SCORES = {"Pip installs packages.": 0.9, "Venv makes environments.": 0.4, "Bread
 
 
 def test_unset_min_score_resolves_to_the_value_calibrated_for_the_scorer() -> None:
-    defaults = load_settings()  # dense retrieval without a reranker: the embedder's cosine is the score
-    assert (defaults.retrieval.mode, defaults.retrieval.reranker, defaults.retrieval.min_score) == ("dense", None, None)
-    assert ("minilm", "dense") in CALIBRATED_MIN_SCORES, "the default scorer must have a calibrated threshold"
-    assert min_score_for(defaults) == CALIBRATED_MIN_SCORES[("minilm", "dense")]
+    defaults = load_settings()  # dense candidates reranked by ColBERT: its MaxSim score is the score
+    assert (defaults.retrieval.mode, defaults.retrieval.reranker, defaults.retrieval.reranker_kind,
+            defaults.retrieval.min_score) == ("dense", "minilm", "colbert", None)
+    assert ("minilm", "colbert") in CALIBRATED_MIN_SCORES, "the default scorer must have a calibrated threshold"
+    assert min_score_for(defaults) == CALIBRATED_MIN_SCORES[("minilm", "colbert")]
     assert min_score_for(RetrievalSettings(reranker="smollm2", reranker_kind="llm")) is None  # not calibrated
     assert min_score_for(RetrievalSettings(reranker="minilm", reranker_kind="colbert")) == CALIBRATED_MIN_SCORES[("minilm", "colbert")]
     assert min_score_for(RetrievalSettings(mode="dense", reranker=None)) == CALIBRATED_MIN_SCORES[("minilm", "dense")]
     # Another scale: the same model read as another kind, a fine-tuned folder, another embedder, fused RRF scores.
     assert min_score_for(RetrievalSettings(reranker="minilm", reranker_kind="cross-encoder")) is None
     assert min_score_for(RetrievalSettings(reranker="./checkpoints/my-reranker", reranker_kind="cross-encoder")) is None
-    assert min_score_for(RetrievalSettings(mode="dense", embedder="BAAI/bge-small-en-v1.5")) is None
+    assert min_score_for(RetrievalSettings(mode="dense", embedder="BAAI/bge-small-en-v1.5", reranker=None)) is None
     assert min_score_for(load_settings(retrieval={"mode": "hybrid", "reranker": ""})) is None
 
 
@@ -150,3 +151,32 @@ def test_chain_answers_no_answer_without_calling_the_model_below_the_threshold()
     result = chain.invoke({"question": "How do I install a package?"})
     assert result["answer"] == "Pip installs packages [1]."
     assert [s["text"] for s in result["sources"]] == ["Pip installs packages."] and len(recorder.calls) == 1
+
+
+def test_reranker_dtype_auto_is_bfloat16_only_on_a_cpu_with_native_bfloat16(monkeypatch):
+    from rag_app import retrieval
+    from rag_app.config import RetrievalSettings
+
+    auto = RetrievalSettings(reranker="minilm")
+    for native, expected in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(retrieval, "_native_bf16_cpu", lambda native=native: native)
+        assert retrieval.reranker_dtype(auto) == expected
+    monkeypatch.setattr(retrieval, "_native_bf16_cpu", lambda: True)
+    assert retrieval.reranker_dtype(RetrievalSettings(reranker="minilm", reranker_dtype="float32")) == "float32"
+
+
+def test_the_bfloat16_reranker_scores_like_the_float32_one(tiny_encoder_dir):
+    import torch
+    from langchain_core.documents import Document
+
+    from rag_app.config import RetrievalSettings
+    from rag_app.retrieval import build_reranker
+
+    docs = [Document("Use truncate to empty a log file."), Document("The kernel boots from the boot loader.")]
+    scores = {}
+    for dtype in ("float32", "bfloat16"):
+        reranker = build_reranker(RetrievalSettings(reranker=str(tiny_encoder_dir), reranker_kind="colbert",
+                                                    reranker_dtype=dtype))
+        assert next(reranker.reranker.model.parameters()).dtype == getattr(torch, dtype)
+        scores[dtype] = [d.metadata["relevance_score"] for d in reranker.compress_documents(docs, "empty a log file")]
+    assert scores["bfloat16"] == pytest.approx(scores["float32"], abs=0.02)

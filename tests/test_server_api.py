@@ -176,12 +176,12 @@ def test_dense_mode_scores_passages_by_similarity(tmp_path: Path, tiny_encoder_d
 
 @pytest.mark.integration
 def test_from_settings_serves_the_bundled_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rag_app.retrieval import min_score_for
+    from rag_app.retrieval import CALIBRATED_MIN_SCORES, min_score_for
 
     samples = Path(__file__).resolve().parent.parent / "rag_app" / "sample_data"
     settings = load_settings(index={"db": tmp_path / "db"}, generator={"max_new_tokens": 24})
     service = build_pipeline(settings)
-    assert service.min_score == min_score_for(settings) == 0.45 and service.state == "missing"
+    assert service.min_score == min_score_for(settings) == CALIBRATED_MIN_SCORES[("minilm", "colbert")] and service.state == "missing"
     with TestClient(create_app(service, settings)) as client:
         files = [("files", (p.name, p.read_bytes(), "application/octet-stream")) for p in sorted(samples.iterdir())]
         report = client.post("/api/ingest", files=files).json()

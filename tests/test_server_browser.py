@@ -47,7 +47,7 @@ def _free_port() -> int:
 
 
 UNSUPPORTED = "It also needs a solar panel mounted on the garage roof."
-MIXED = f"The outdoor sensor takes two AA batteries [1]. {UNSUPPORTED}"
+MIXED = f"Replace the batteries every winter [1]. {UNSUPPORTED}"
 """A reply whose second sentence no passage supports."""
 
 
@@ -190,7 +190,7 @@ def test_the_page_shows_the_check_the_fallback_and_unsupported_sentences(served:
         answer = page.locator(".message.assistant").last
         draft = answer.locator(".draft")
         expect(draft.locator(".draft-label")).to_have_text("checking against the documents…", timeout=30_000)
-        expect(draft.locator(".draft-text")).to_contain_text("The outdoor sensor", timeout=30_000)
+        expect(draft.locator(".draft-text")).to_contain_text("Replace the batteries", timeout=30_000)
         assert answer.locator(".body").text_content() == ""  # the draft is not the answer
         expect(answer).not_to_have_class("message assistant streaming", timeout=30_000)
         expect(draft).to_have_count(0)

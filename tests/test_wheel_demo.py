@@ -134,7 +134,7 @@ def test_the_installed_demo_answers_the_three_questions_from_the_packaged_sample
     out = result.stdout
     samples = new_site / "rag_app" / "sample_data"
     count = sum(path.is_file() for path in SAMPLES.iterdir())
-    assert f"{count} files, " in out and f"from {samples}; reranker: none" in out
+    assert f"{count} files, " in out and f"from {samples}; reranker: minilm (colbert)" in out
     assert "failed" not in out
     assert str(ROOT / "rag_app") not in out + result.stderr  # nothing was read from the checkout
     starts = [out.index(f"Question {number}: {question}") for number, question in enumerate(QUESTIONS, 1)]
