@@ -27,20 +27,30 @@ demo: install
 lint: install
 	$(PY) -m ruff check .
 
-# The browser test (tests/test_server_browser.py) drives Debian's Chromium through Playwright, never a downloaded
-# browser. Installed here when missing, where we are root with apt-get; elsewhere this says how, and that test fails.
+# Debian programs some tests need, installed here when missing, where we are root with apt-get; elsewhere this says
+# how, and those tests fail. The browser test (tests/test_server_browser.py) drives Debian's Chromium through
+# Playwright, never a downloaded browser; the OCR tests (tests/test_ocr.py) run Tesseract with its English data.
 CHROMIUM ?= /usr/bin/chromium
+TESSERACT ?= /usr/bin/tesseract
+
+# $(call apt_install,PROGRAM PATH,DEBIAN PACKAGES,TESTS THAT NEED THEM)
+define apt_install
+if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	echo "Installing Debian's $(2) for $(3)"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(2); \
+else \
+	echo "The tests in $(3) need $(1): run 'sudo apt-get install --no-install-recommends $(2)'" \
+		"(Debian/Ubuntu); without it they fail."; \
+fi
+endef
 
 $(CHROMIUM):
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "Installing Debian's chromium for the browser test"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
-	else \
-		echo "The browser test needs Chromium at $(CHROMIUM): run 'sudo apt-get install --no-install-recommends chromium'" \
-			"(Debian/Ubuntu); without it tests/test_server_browser.py fails."; \
-	fi
+	@$(call apt_install,$(CHROMIUM),chromium,tests/test_server_browser.py)
 
-test: lint $(CHROMIUM)
+$(TESSERACT):
+	@$(call apt_install,$(TESSERACT),tesseract-ocr tesseract-ocr-eng,tests/test_ocr.py)
+
+test: lint $(CHROMIUM) $(TESSERACT)
 	$(PY) -m pytest
 
 unit: install

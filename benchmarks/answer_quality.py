@@ -233,7 +233,7 @@ def judge_answer(q: Question, out: dict[str, Any], supports: Callable[[str, str]
     }
 
 
-def run_set(qset: QuestionSet, modes: Sequence[str], llm: Any, max_new_tokens: int,
+def run_set(qset: QuestionSet, modes: Sequence[str], llm: Any, generator: dict[str, Any],
             supports: Callable[[str, str], bool], console: Any) -> list[dict[str, Any]]:
     from rag_app.config import load_settings
     from rag_app.pipeline import build_pipeline
@@ -242,7 +242,7 @@ def run_set(qset: QuestionSet, modes: Sequence[str], llm: Any, max_new_tokens: i
     with ingested(qset, console) as db:
         for mode in modes:
             settings = load_settings(index={"db": db, "collection": f"answers-{qset.name}"},
-                                     generator={"answer_mode": mode, "max_new_tokens": max_new_tokens})
+                                     generator={**generator, "answer_mode": mode})
             with build_pipeline(settings, llm=llm, require_documents=True) as pipeline:
                 for q in progress(qset.questions, f"{qset.name}: {mode}"):
                     out, ttft, total = ask(pipeline, q.question)
@@ -252,7 +252,8 @@ def run_set(qset: QuestionSet, modes: Sequence[str], llm: Any, max_new_tokens: i
                         "answer_mode": out.get("answer_mode"), "fallback": out.get("fallback"),
                         "draft": out.get("draft"),
                         "sources": [{"id": s.get("id"), "source": s.get("source"), "page": s.get("page"),
-                                     "score": s.get("score"), "text": s.get("text")} for s in out.get("sources") or []],
+                                     "score": s.get("score"), "heading": s.get("heading"), "text": s.get("text")}
+                                    for s in out.get("sources") or []],
                         "citations": out.get("citations") or [], "unknown_citations": out.get("unknown_citations") or [],
                         **judge_answer(q, out, supports), "ttft_s": ttft, "total_s": total,
                     })
@@ -451,6 +452,8 @@ def main() -> None:
                         help="comma-separated: sample,debian,faq (default all)")
     parser.add_argument("--modes", type=lambda v: _csv(v, (*MODES, "auto"), "--modes"), default=list(MODES),
                         help="comma-separated answer modes (default generate,extract,verified)")
+    parser.add_argument("--context-chunks", type=int, default=None,
+                        help="generator.context_chunks (default: the setting's default)")
     parser.add_argument("--limit", type=int, default=None, help="first N questions per set (smoke runs)")
     parser.add_argument("--max-new-tokens", type=int, default=384, help="generator.max_new_tokens (default 384)")
     parser.add_argument("--split", choices=["train", "test", "all"], default="test", help="debian and faq split")
@@ -491,10 +494,14 @@ def main() -> None:
     from rag_app.config import load_settings
     from rag_app.generators import build_generator
 
-    base = load_settings(generator={"max_new_tokens": args.max_new_tokens})
+    generator: dict[str, Any] = {"max_new_tokens": args.max_new_tokens}
+    if args.context_chunks is not None:
+        generator["context_chunks"] = args.context_chunks
+    base = load_settings(generator=generator)
     rule, supports = support_rule()
     console.print(f"{machine_note()}; generator {base.generator.backend} {base.generator.model}, max_new_tokens "
-                  f"{args.max_new_tokens}; embedder {base.retrieval.embedder}, top_n {base.retrieval.top_n}; modes "
+                  f"{args.max_new_tokens}, context_chunks {base.generator.context_chunks}; embedder {base.retrieval.embedder}, "
+                  f"top_n {base.retrieval.top_n}; modes "
                   f"{', '.join(args.modes)}; citation support: {rule}")
     started = time.perf_counter()
     llm = build_generator(base.generator)
@@ -502,7 +509,7 @@ def main() -> None:
     records: list[dict[str, Any]] = []
     try:
         for qset in qsets:
-            records.extend(run_set(qset, args.modes, llm, args.max_new_tokens, supports, console))
+            records.extend(run_set(qset, args.modes, llm, generator, supports, console))
     finally:
         client = getattr(llm, "client", None)
         if callable(getattr(client, "close", None)):

@@ -218,6 +218,36 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def hashing_ingestor(db: Path, collection: str) -> Any:
+    """Our ``Ingestor`` with MiniLM's tokenizer and a hashing embedding (a random unit vector per text): what
+    ingest costs in memory and time besides the model, for inputs too large to embed with MiniLM on a CPU."""
+    import hashlib
+
+    import numpy as np
+    from langchain_core.embeddings import Embeddings
+    from transformers import AutoTokenizer
+
+    from ingest.indexing import open_store
+    from ingest.pipeline import Ingestor
+    from retrievers import resolve_model
+
+    class HashingEmbeddings(Embeddings):
+        def embed_documents(self, texts: list[str]) -> list[list[float]]:
+            out = np.empty((len(texts), 384), dtype=np.float32)
+            for i, text in enumerate(texts):
+                seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+                out[i] = np.random.default_rng(seed).standard_normal(384)
+            out /= np.linalg.norm(out, axis=1, keepdims=True)
+            return out.tolist()
+
+        def embed_query(self, text: str) -> list[float]:
+            return self.embed_documents([text])[0]
+
+    tokenizer = AutoTokenizer.from_pretrained(str(resolve_model("minilm").path))
+    return Ingestor(open_store(db, collection, HashingEmbeddings()), tokenizer, chunk_size=200, chunk_overlap=40,
+                    max_tokens=256)
+
+
 def make_console() -> Any:
     """A rich console; 160 columns when the output is not a terminal, so a log file gets whole table cells."""
     from rich.console import Console

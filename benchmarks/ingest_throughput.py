@@ -21,7 +21,6 @@ under 2 GiB for 200 MB). Run: ``python benchmarks/ingest_throughput.py [--data D
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
@@ -30,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from faq_eval import hashing_ingestor
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -103,31 +104,9 @@ def phase_ours(data: Path, db: Path) -> dict:
 
 def phase_large(data: Path, db: Path) -> dict:
     """Our pipeline on generated text with a hashing embedding: memory, not model speed."""
-    import numpy as np
-    from langchain_core.embeddings import Embeddings
-
-    from ingest.indexing import open_store
-    from ingest.pipeline import Ingestor
-    from retrievers import resolve_model
-
-    class HashingEmbeddings(Embeddings):
-        def embed_documents(self, texts: list[str]) -> list[list[float]]:
-            out = np.empty((len(texts), 384), dtype=np.float32)
-            for i, text in enumerate(texts):
-                seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
-                out[i] = np.random.default_rng(seed).standard_normal(384)
-            out /= np.linalg.norm(out, axis=1, keepdims=True)
-            return out.tolist()
-
-        def embed_query(self, text: str) -> list[float]:
-            return self.embed_documents([text])[0]
-
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(resolve_model("minilm").path))
-    store = open_store(db, "large", HashingEmbeddings())
+    ingestor = hashing_ingestor(db, "large")
     start = time.perf_counter()
-    report = Ingestor(store, tokenizer, chunk_size=200, chunk_overlap=40, max_tokens=256).ingest([data])
+    report = ingestor.ingest([data])
     size = sum(p.stat().st_size for p in data.rglob("*") if p.is_file())
     return {"files": report.files_ingested, "megabytes": size / 1e6, "chunks": report.chunks_added,
             "failed": len(report.files_failed), "seconds": time.perf_counter() - start, "peak_rss_mib": _peak_rss_mib()}

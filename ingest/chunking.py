@@ -15,7 +15,8 @@ What it handles
 - **Records whole.** A table row or a list item (a line of a block the loader marked ``"table"`` or
   ``"list"``) and a definition-list entry (an ``"entry"`` block) is never cut when it fits in a chunk: a cut
   that would fall inside one moves back to its start, so it opens the next chunk whole. Only a record
-  longer than ``chunk_size`` is cut, by the rules above.
+  longer than ``chunk_size`` is cut, by the rules above; table rows cut so are counted, and
+  :meth:`Chunker.iter_chunks` says so in its ``warnings``.
 - **Overlap.** Consecutive chunks of one section share about ``chunk_overlap`` tokens (between half and one
   and a half times as many), starting at the sentence or line start nearest to ``chunk_overlap`` tokens
   back, else at a word start.
@@ -400,6 +401,7 @@ class _Section:
     page: int | None
     heading: tuple[str, ...]
     records: list[tuple[int, int]] = field(default_factory=list)  # kept whole where they fit: rows, entries
+    table_rows: list[tuple[int, int]] = field(default_factory=list)  # the records that are table rows
 
 
 def _records(block: TextBlock, start: int) -> list[tuple[int, int]]:
@@ -436,6 +438,7 @@ def _sections(loaded: LoadedFile) -> list[_Section]:
             continue
         last = sections[-1] if sections else None
         records = _records(block, start)
+        rows = records if getattr(block, "kind", "text") == "table" else []
         if (
             last is not None
             and last.page == block.page
@@ -443,10 +446,32 @@ def _sections(loaded: LoadedFile) -> list[_Section]:
             and end - last.start <= _MAX_SECTION_CHARS
         ):
             last.records.extend(records)
-            sections[-1] = _Section(last.start, end, last.page, last.heading, last.records)
+            last.table_rows.extend(rows)
+            sections[-1] = _Section(last.start, end, last.page, last.heading, last.records, last.table_rows)
         else:
-            sections.append(_Section(start, end, block.page, tuple(block.heading), records))
+            sections.append(_Section(start, end, block.page, tuple(block.heading), records, list(rows)))
     return sections
+
+
+@dataclass
+class _CutRows:
+    """Table rows a file's chunks cut, and where the first one is ("on page 3 under 'Prices'")."""
+
+    rows: int = 0
+    where: str = ""
+
+
+def _cut_rows(text: str, rows: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]) -> int:
+    """How many of ``rows`` (table rows, sorted) no chunk span holds whole. Spans start and end in
+    increasing order, so the last span starting at or before a row is the one that could hold it."""
+    starts = [a for a, _ in spans]
+    cut = 0
+    for start, end in rows:
+        end = _strip_end(text, start, end)
+        k = bisect.bisect_right(starts, start) - 1
+        if end > start and (k < 0 or spans[k][1] < end):
+            cut += 1
+    return cut
 
 
 def _windows(blocks: Iterable[TextBlock]) -> Iterator[tuple[int, list[TextBlock]]]:
@@ -562,20 +587,29 @@ class Chunker:
         source: str,
         file_type: str,
         title: str | Callable[[], str | None] | None = None,
+        warnings: list[str] | None = None,
     ) -> Iterator[Document]:
         """Chunks of a stream of blocks, as they come: the same chunks as :meth:`chunk` on the whole file,
         holding about one megabyte of text at a time. ``title`` may be a callable, read at each window
-        (a streamed Markdown file learns its title from its first heading)."""
+        (a streamed Markdown file learns its title from its first heading). Once the stream is exhausted,
+        table rows too long for one chunk (cut across chunks) are counted in a line of ``warnings``."""
         index = 0
+        cut = _CutRows()
         for offset, window in _windows(blocks):
             part = LoadedFile(source=source, file_type=file_type, blocks=window,  # type: ignore[arg-type]
                               title=title() if callable(title) else title)
-            for doc in self._chunk_window(part, offset, index):
+            for doc in self._chunk_window(part, offset, index, cut):
                 index += 1
                 yield doc
+        if cut.rows and warnings is not None:
+            warnings.append(f"truncated tables: {cut.rows} table row(s) longer than a chunk ({self.chunk_size} "
+                            f"tokens) cut across chunks, the first {cut.where}; a larger chunk_size keeps them whole")
 
-    def _chunk_window(self, loaded: LoadedFile, offset: int, first_index: int) -> list[Document]:
-        """Chunks of a window of blocks whose text starts at ``offset`` in the whole file's text."""
+    def _chunk_window(
+        self, loaded: LoadedFile, offset: int, first_index: int, cut: _CutRows | None = None
+    ) -> list[Document]:
+        """Chunks of a window of blocks whose text starts at ``offset`` in the whole file's text; table rows
+        cut across chunks are counted in ``cut``."""
         text = loaded.text
         base: dict[str, str | int] = {"source": loaded.source, "file_type": loaded.file_type}
         if loaded.title:
@@ -590,6 +624,12 @@ class Chunker:
             if self.max_tokens is not None:
                 all_spans = self._verify(text, all_toks, all_spans, self.max_tokens)
             for section, spans in zip(batch, all_spans, strict=True):
+                if cut is not None and section.table_rows and (n := _cut_rows(text, section.table_rows, spans)):
+                    if not cut.rows:
+                        place = [f"on page {section.page}"] if section.page is not None else []
+                        place += [f"under {HEADING_SEPARATOR.join(section.heading)!r}"] if section.heading else []
+                        cut.where = " ".join(place) or "in the text"
+                    cut.rows += n
                 meta = dict(base)
                 if section.page is not None:
                     meta["page"] = int(section.page)

@@ -27,8 +27,9 @@ a chunk id from :class:`ChunkKeys`), so that:
   are dropped, the file's state is forgotten so the pipeline indexes it again. An interrupted
   :meth:`IndexStore.remove_source` is finished.
 
-Writers are serialised by a lock file (``<db>/ingest.lock``, POSIX ``flock``; none on Windows), so an
-ingest and an upload through the server can share a db. Readers do not use this module: they open the
+Writers are serialised by a lock file (``<db>/ingest.lock``, POSIX ``flock``; none on Windows). A writer in
+another process than a ``rag-app serve`` on the same embedded db is refused (:mod:`ingest.claim`: embedded
+Chroma is not safe for two processes; ingest through the server then). Readers do not use this module: they open the
 collection with :func:`ingest.reader.open_reader`, which takes no lock, runs no recovery and shows the last
 committed state of every source (the journal row of a write names that state's chunk ids).
 
@@ -54,7 +55,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
@@ -76,6 +77,9 @@ from ingest.chroma_store import (
     one_line,
 )
 from ingest.journal import FileState, IngestJournal
+
+if TYPE_CHECKING:
+    from ingest.claim import Claim
 
 try:  # POSIX
     import fcntl
@@ -198,6 +202,7 @@ class IndexStore:
         self.vector_store = connection.vector_store
         self.journal = journal
         self._lock = _WriterLock(connection.db_dir / LOCK_FILE)
+        self.claim: Claim | None = None  # held while open: no server in another process serves this db
 
     @property
     def db_dir(self) -> Path:
@@ -236,10 +241,13 @@ class IndexStore:
         self.close()
 
     def close(self) -> None:
-        """Release the SQLite connection, the lock file and the Chroma client this store opened."""
+        """Release the SQLite connection, the lock file, the Chroma client and the claim this store holds."""
         self.journal.close()
         self._lock.close()
         self.connection.close()
+        if self.claim is not None:
+            self.claim.release()
+            self.claim = None
 
     # ---- reading ------------------------------------------------------------------------------------
 
@@ -254,6 +262,50 @@ class IndexStore:
     def file_state(self, source: str) -> FileState | None:
         """The state recorded by :meth:`mark_file` for ``source``, or ``None``."""
         return self.journal.file_state(source)
+
+    @property
+    def root(self) -> Path | None:
+        """The folder sources are named relative to (:mod:`ingest.sources`); ``None`` until the first
+        ingest records one."""
+        value = self.journal.info("root")
+        return Path(value) if value else None
+
+    def set_root(self, root: Path) -> None:
+        """Record the collection root (an absolute folder)."""
+        with self._lock.hold():
+            self.journal.set_info("root", str(root))
+
+    def same_content(self, sha256: str, *, besides: str) -> list[str]:
+        """Other sources whose file, as last indexed, had the content hash ``sha256``, sorted."""
+        return [source for source in self.journal.sources_with_sha256(sha256) if source != besides]
+
+    def find_source(self, given: str, *, upload_folder: Path | None = None) -> str | None:
+        """The source ``given`` names: itself when it is one (as ``rag-app sources`` prints it), else the
+        source of the file at that path (see :func:`ingest.sources.name_candidates`); ``None`` when neither.
+        A name made of the path's trailing parts (an index written before roots were recorded) counts only
+        when the file at the path has the content indexed under that name."""
+        from ingest.sources import name_candidates
+
+        known = self.known_sources()
+        if given in known:
+            return given
+        digest: str | None = None
+        for name, certain in name_candidates(given, self.root, upload_folder=upload_folder):
+            if name not in known:
+                continue
+            if certain:
+                return name
+            state = self.journal.file_state(name)
+            if state is None:
+                continue
+            if digest is None:
+                try:
+                    digest = file_fingerprint(Path(given).expanduser()).sha256
+                except OSError:
+                    return None
+            if state.sha256 == digest:
+                return name
+        return None
 
     def is_unchanged(self, source: str, path: Path, *, settings: str = "") -> bool:
         """Whether the file at ``path`` is the one indexed as ``source`` under the same ``settings``.
@@ -570,22 +622,36 @@ def open_store(
 
     Raises:
         ValueError: a bad collection name, or ``port`` without ``host``.
-        StoreError: the folder, the server or the collection cannot be used (the message says which).
+        StoreError: the folder, the server or the collection cannot be used (the message says which);
+            :class:`~ingest.claim.DbInUseError` when a ``rag-app serve`` in another process holds this
+            embedded db (the message says to ingest through it).
     """
+    from ingest.claim import claim_for_writing
+
     connection = connect(db_dir, collection, embedding, host=host, port=port, create=True,
                          max_batch_size=max_batch_size, embed_text=embed_text)
+    try:  # embedded Chroma: refused while a server in another process holds the db (see ingest.claim)
+        claim = claim_for_writing(connection.db_dir) if host is None else None
+    except BaseException:
+        connection.close()
+        raise
     records = connection.db_dir / RECORDS_FILE
     try:
         journal = IngestJournal(records, connection.namespace)
     except Exception as exc:
         connection.close()
+        if claim is not None:
+            claim.release()
         raise StoreError(f"cannot open the ingest records {records}: {one_line(exc)}") from exc
     try:
         store = IndexStore(connection, journal)
     except OSError as exc:
         journal.close()
         connection.close()
+        if claim is not None:
+            claim.release()
         raise StoreError(f"cannot open the lock file in {connection.db_dir}: {one_line(exc)}") from exc
+    store.claim = claim
     try:
         store.recover()
     except Exception as exc:

@@ -1,6 +1,6 @@
 """The ingest bookkeeping, in one SQLite file beside the Chroma data (``<db>/records.sqlite``).
 
-Four tables, each scoped by a namespace (one per Chroma collection, see :mod:`ingest.indexing`):
+Five tables, each scoped by a namespace (one per Chroma collection, see :mod:`ingest.indexing`):
 
 - ``records``: the record manager that LangChain's indexing API (``langchain_core.indexing.index``)
   needs: which chunk ids are in the vector store, the source each belongs to (its group) and when it
@@ -11,7 +11,10 @@ Four tables, each scoped by a namespace (one per Chroma collection, see :mod:`in
   that source. ``journal_keys`` holds, for each row, the chunk ids of the source's last good version, so
   that readers (:class:`JournalReader`, used by :mod:`ingest.reader`) show that version while it is rewritten.
 - ``files``: the state (size, mtime, SHA-256, chunk count, settings fingerprint) of each file as it
-  was last indexed, so that an unchanged file is skipped without being loaded.
+  was last indexed, so that an unchanged file is skipped without being loaded, and a file whose content is
+  indexed under another name is noticed.
+- ``collection_info``: facts about the collection, as text: ``root``, the folder sources are named
+  relative to (:mod:`ingest.sources`). Records written before this table existed simply have none.
 
 Why not ``langchain_community``'s ``SQLRecordManager``: it imports SQLAlchemy's asyncio extension,
 which needs ``greenlet`` (not a dependency of ours), and ``langchain-community`` is being sunset.
@@ -79,6 +82,12 @@ CREATE TABLE IF NOT EXISTS files (
     chunks INTEGER NOT NULL,
     settings TEXT NOT NULL,
     PRIMARY KEY (namespace, source)
+);
+CREATE TABLE IF NOT EXISTS collection_info (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (namespace, key)
 );
 """
 
@@ -361,8 +370,25 @@ class IngestJournal(RecordManager):
     def clear(self) -> None:
         """Drop everything in this namespace (used when the collection it describes has gone)."""
         with self._tx() as conn:
-            for table in ("records", "files", "journal", "journal_keys"):
+            for table in ("records", "files", "journal", "journal_keys", "collection_info"):
                 conn.execute(f"DELETE FROM {table} WHERE namespace = ?", (self.namespace,))
+
+    # ---- collection facts ---------------------------------------------------------------------------
+
+    def info(self, key: str) -> str | None:
+        """A fact about the collection (e.g. ``"root"``), or ``None``."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT value FROM collection_info WHERE namespace = ? AND key = ?", (self.namespace, key)
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def set_info(self, key: str, value: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO collection_info (namespace, key, value) VALUES (?, ?, ?)",
+                (self.namespace, key, value),
+            )
 
     # ---- file states --------------------------------------------------------------------------------
 
@@ -373,6 +399,15 @@ class IngestJournal(RecordManager):
                 (self.namespace, source),
             ).fetchone()
         return None if row is None else FileState(*row)
+
+    def sources_with_sha256(self, sha256: str) -> list[str]:
+        """Sources whose file, as last indexed, had this content hash, sorted."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT source FROM files WHERE namespace = ? AND sha256 = ? ORDER BY source",
+                (self.namespace, sha256),
+            ).fetchall()
+        return [source for (source,) in rows]
 
     def set_file_state(self, source: str, state: FileState | None) -> None:
         with self._tx() as conn:
@@ -432,6 +467,34 @@ class JournalReader:
             committed.setdefault(source, set()).add(key)
         return {source: PendingWrite(op, frozenset(committed.get(source, ()) if op == "index" else ()))
                 for source, op in rows}
+
+    def info(self, key: str) -> str | None:
+        """A fact about the collection (see :meth:`IngestJournal.info`), or ``None``."""
+        with self._lock:
+            conn = self._connection()
+            if conn is None:
+                return None
+            try:
+                row = conn.execute(
+                    "SELECT value FROM collection_info WHERE namespace = ? AND key = ?", (self.namespace, key)
+                ).fetchone()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):  # records written before collection facts were kept
+                    return None
+                raise
+        return None if row is None else row[0]
+
+    def data_version(self) -> int | None:
+        """SQLite's ``PRAGMA data_version`` on this reader's connection: it changes whenever another connection
+        (a writer in this process or another) commits to the file, so a reader that keeps a view of the index
+        (BM25 over every chunk, the chunk count) knows when to rebuild it. ``None`` while the file does not
+        exist. Compare values from one reader only."""
+        with self._lock:
+            conn = self._connection()
+            if conn is None:
+                return None
+            (version,) = conn.execute("PRAGMA data_version").fetchone()
+        return int(version)
 
     def _connection(self) -> sqlite3.Connection | None:
         if self._conn is None and self.path.is_file():

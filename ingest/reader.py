@@ -88,6 +88,11 @@ class IndexReader:
     def location(self) -> str:
         return self.connection.location
 
+    @property
+    def root(self) -> str | None:
+        """The folder sources are named relative to (:mod:`ingest.sources`), once an ingest recorded it."""
+        return self.journal.info("root")
+
     def use_embedding(self, embedding: Embeddings | None, embed_text: EmbedText | None = None) -> None:
         """Embed queries with ``embedding`` (set after opening, so the index is checked before a model loads)."""
         self.vector_store.use_embedding(embedding, embed_text)

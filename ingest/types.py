@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["BLOCK_KINDS", "BlockKind", "FileType", "LoadError", "LoadedFile", "TextBlock"]
+__all__ = ["BLOCK_KINDS", "Attachment", "BlockKind", "FileType", "LoadError", "LoadedFile", "TextBlock"]
 
-FileType = Literal["pdf", "html", "markdown", "text", "docx"]
+FileType = Literal["pdf", "html", "markdown", "text", "docx", "pptx", "xlsx", "csv", "epub", "eml"]
 #: What a block holds, where the loader knows it. The chunker keeps *records* whole when they fit: each line
 #: of a ``"table"`` (one row) or ``"list"`` block (one item), and the whole of an ``"entry"`` block (a term of
 #: a definition list with its definition). ``"text"`` is everything else, ``"code"`` a verbatim block.
@@ -34,6 +34,17 @@ class TextBlock:
     kind: BlockKind = field(default="text", compare=False)
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file carried inside another (an e-mail's attachment), to be ingested as a source of its own."""
+
+    filename: str  # one safe path component, unique within its file, e.g. "report.pdf"
+    data: bytes
+
+    def __repr__(self) -> str:
+        return f"Attachment({self.filename!r}, {len(self.data)} bytes)"
+
+
 @dataclass
 class LoadedFile:
     """A file's text as blocks, with what was learnt about it while loading."""
@@ -44,6 +55,7 @@ class LoadedFile:
     title: str | None = None
     pages: int | None = None  # PDFs
     warnings: list[str] = field(default_factory=list)  # e.g. "encoding detected as cp1252"
+    attachments: list[Attachment] = field(default_factory=list)  # e-mail attachments, to ingest on their own
 
     @property
     def text(self) -> str:

@@ -423,6 +423,7 @@ def build_chain(
     condense: bool = True,
     answer_mode: str = "generate",
     embeddings: Embeddings | None = None,
+    context: Callable[[list[Document]], list[Document]] | None = None,
 ) -> Runnable[dict[str, Any], dict[str, Any]]:
     """Build the question-answering chain (see the module docstring for the steps and the stream shape).
 
@@ -447,6 +448,8 @@ def build_chain(
             says why (``{"reason", "generated", "unsupported"}``).
         embeddings: scores sentences for ``extract`` and ``verified`` (the pipeline's embedder); ``None``:
             lexical scoring only.
+        context: widens the passages' text before it is fitted to the budget, e.g. with the chunks around
+            each (:func:`rag_app.context.with_neighbours`); ``None``: the passages as retrieved.
 
     Returns:
         A runnable from ``{"question": str, "chat_history": list[BaseMessage]}`` (history optional) to
@@ -473,7 +476,7 @@ def build_chain(
     ).with_config(run_name="condense_question")
 
     def select(question: str, standalone: str, docs: list[Document]) -> dict[str, Any]:
-        fitted = _fit_budget(docs, context_tokens, counter)
+        fitted = _fit_budget(context(docs) if context is not None and docs else docs, context_tokens, counter)
         sources = [_to_source(number, doc) for number, doc in enumerate(fitted, start=1)]
         return {"question": question, "standalone_question": standalone, "sources": sources}
 

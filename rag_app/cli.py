@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -133,7 +136,8 @@ def ingest(
     collection: CollectionOption = None,
     glob: Annotated[list[str] | None, typer.Option("--glob", help="Only files whose name or relative path matches (repeatable).")] = None,
     prune: Annotated[bool, typer.Option("--prune", help="Remove the chunks of every source not seen in this run (deleted files, or files outside the given paths and globs).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object: the counts, and every file with its status, chunks and warnings.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every file, not only those that need attention (failed, kept, pruned, with warnings).")] = False,
     chunk_size: Annotated[int | None, typer.Option(help="Chunk size in embedder tokens \\[ingest.chunk_size: 200].")] = None,
     chunk_overlap: Annotated[int | None, typer.Option(help="Overlap between consecutive chunks, in tokens \\[ingest.chunk_overlap: 40].")] = None,
     pdf_password: Annotated[str | None, typer.Option(help="Password for encrypted PDFs \\[ingest.pdf_password, or RAG_APP_INGEST__PDF_PASSWORD].")] = None,
@@ -141,49 +145,216 @@ def ingest(
     contextual: Annotated[bool | None, typer.Option("--contextual/--no-contextual", help="Embed each chunk with its title and heading path in front; the stored text is unchanged \\[ingest.contextual: on].")] = None,
     chroma_host: HostOption = None,
     chroma_port: PortOption = None,
+    watch: Annotated[bool, typer.Option("--watch", help="After the ingest, keep the index in step with PATHS: files created, changed, renamed or deleted are ingested or removed once they settle, one line each; Ctrl-C stops.")] = False,
+    debounce: Annotated[float | None, typer.Option("--debounce", min=0.0, help="With --watch: seconds a changed file must keep its size and time before it is read \\[ingest.watch_debounce: 1.0].")] = None,
+    server: Annotated[str | None, typer.Option("--server", help="Ingest through the running `rag-app serve` at this URL (e.g. http://127.0.0.1:8000), into its index with its settings; it reads PATHS on its machine. Needed while a server holds an embedded db.")] = None,
 ) -> None:
-    """Ingest documents (PDF, HTML, Markdown, text, DOCX) into Chroma; unchanged files are skipped.
+    """Ingest documents (PDF, HTML, Markdown, text, DOCX, PPTX, XLSX, CSV, EPUB, .eml) into Chroma; unchanged files are skipped.
 
-    Exit code 0 when every file was ingested or unchanged, 2 when some failed (the rest is committed).
+    Sources are named relative to the collection root that the first ingest records (README: "How a source
+    is named"). The report lists the files that need attention (failed, kept, pruned, with warnings) and
+    counts the rest; --verbose lists every file. With --watch, the ingest is followed by one line per change
+    until Ctrl-C (with --json: one JSON object per line). Exit code 0 when every file was ingested or unchanged
+    (and after Ctrl-C ends a watch), 2 when some failed (the rest is committed), 1 when the index cannot be
+    written (for instance a `rag-app serve` in another process holds its embedded db: use --server).
     """
+    if server is not None:
+        given = {"--db": db, "--collection": collection, "--chunk-size": chunk_size, "--chunk-overlap": chunk_overlap,
+                 "--pdf-password": pdf_password, "--embedder": embedder, "--contextual": contextual,
+                 "--chroma-host": chroma_host, "--chroma-port": chroma_port, "--debounce": debounce}
+        if clash := [name for name, value in given.items() if value is not None] + (["--watch"] if watch else []):
+            raise typer.BadParameter(f"{', '.join(clash)}: the server ingests with its own index and settings "
+                                     "(`rag-app serve --watch PATH` watches from the server)", param_hint="--server")
+        _ingest_through_server(ctx, server, paths, tuple(glob) if glob else ("*",), prune=prune, as_json=as_json,
+                               verbose=verbose)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from ingest.chroma_store import StoreError
     from ingest.walk import walk
 
     settings = _settings(
         ctx, index=_index_section(db, collection, chroma_host, chroma_port),
         ingest={"chunk_size": chunk_size, "chunk_overlap": chunk_overlap, "pdf_password": pdf_password,
-                "contextual": contextual},
+                "contextual": contextual, "watch_debounce": debounce},
         retrieval={"embedder": embedder},
     )
     index = settings.index
+    if index.chroma_host is None:  # before any model loads: a server in another process holds this db?
+        from ingest.claim import check_not_served
+
+        try:
+            check_not_served(index.db, doing="this ingest")
+        except StoreError as exc:
+            _fail(exc)
     pipeline = _open_pipeline(settings, generator=False, require_documents=False)
     patterns = tuple(glob) if glob else ("*",)
-    total = sum(1 for _ in walk(list(paths), patterns, exclude=(index.db,)))
     err = Console(stderr=True)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, disable=as_json, transient=True) as progress:
-        task = progress.add_task("Ingesting", total=total)
 
-        def advance(source: str, status: str) -> None:
-            progress.update(task, advance=1, description=f"{status}: {source}")
+    def first_pass():  # noqa: ANN202 - an IngestReport
+        total = sum(1 for _ in walk(list(paths), patterns, exclude=(index.db,)))
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, disable=as_json, transient=True) as progress:
+            task = progress.add_task("Ingesting", total=total)
 
-        with pipeline:
-            report = pipeline.ingest(list(paths), glob=patterns, prune=prune, on_file=advance)
+            def advance(source: str, status: str) -> None:
+                progress.update(task, advance=1, description=f"{status}: {source}")
+
+            done = pipeline.ingest(list(paths), glob=patterns, prune=prune, on_file=advance)
+        if as_json:
+            typer.echo(json.dumps(done.to_json(), ensure_ascii=False))
+        else:
+            _print_ingest_report(done, pipeline.location, verbose=verbose)
+        return done
+
+    with pipeline:
+        try:
+            if not watch:
+                report = first_pass()
+                raise typer.Exit(0 if report.ok else 2)
+            _watch(pipeline, paths, patterns, first_pass, quiet=settings.ingest.watch_debounce, as_json=as_json,
+                   verbose=verbose)
+        except StoreError as exc:
+            _fail(exc)
+    raise typer.Exit(0)
+
+
+def _watch(pipeline, paths: list[Path], patterns: tuple[str, ...], first_pass, *, quiet: float,  # noqa: ANN001
+           as_json: bool, verbose: bool) -> None:
+    """``ingest --watch``: ``first_pass`` once the watch is in place, then one line per change until Ctrl-C."""
+    from ingest.watch import watch
+
+    err = Console(stderr=True)
+
+    def started() -> None:
+        first_pass()
+        shown = ", ".join(str(p) for p in paths)
+        err.print(Text(f"Watching {shown} (files settle for {quiet:g} s before they are read); Ctrl-C stops."))
+
+    def changed(report) -> None:  # noqa: ANN001 - a FileReport
+        if report.status == "unchanged" and not verbose:
+            return
+        if as_json:
+            typer.echo(json.dumps(dataclasses.asdict(report), ensure_ascii=False))
+        else:
+            console.print(change_line(report))
+
+    # The first Ctrl-C asks the watch to stop once the file in hand is written (a KeyboardInterrupt raised
+    # inside Chroma or the model could leave the process hanging at exit); a second one stops at once.
+    stop = threading.Event()
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        watch(pipeline.ingestor(), list(paths), glob=patterns, exclude=(Path(pipeline.settings.index.db),),
+              quiet=quiet, stop=stop, on_start=started, on_report=changed)
+    except KeyboardInterrupt:
+        pass
+    except FileNotFoundError as exc:
+        _fail(exc)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    err.print(Text("Stopped watching; the index holds every change read so far."))
+
+
+def change_line(report) -> Text:  # noqa: ANN001 - a FileReport
+    """One watched change: time, status, source, chunks added and deleted, then the error and warnings."""
+    import time as time_module
+
+    chunks = " ".join(part for part in (f"+{report.chunks_added}" if report.chunks_added else "",
+                                        f"-{report.chunks_deleted}" if report.chunks_deleted else "") if part)
+    line = Text.assemble(time_module.strftime("%H:%M:%S "), (f"{report.status:<13}", _STATUS_STYLES.get(report.status, "")),
+                         " ", report.source, f"  {chunks}" if chunks else "")
+    if report.error:
+        line.append(f"  {report.error}", style="red")
+    for warning in report.warnings:
+        line.append(f"  ⚠ {warning}", style="yellow")
+    return line
+
+
+def _ingest_through_server(ctx: typer.Context, url: str, paths: list[Path], patterns: tuple[str, ...], *, prune: bool,
+                           as_json: bool, verbose: bool) -> NoReturn:
+    """``ingest --server URL``: ask that server to ingest ``paths`` (POST /api/ingest/paths), print its report."""
+    import urllib.error
+    import urllib.request
+
+    from ingest.pipeline import FileFailure, FileReport, IngestReport
+    from rag_app.server.security import api_token
+
+    settings = _settings(ctx)
+    base = url.rstrip("/")
+    body = {"paths": [os.path.abspath(p) for p in paths], "glob": list(patterns), "prune": prune}
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if token := api_token(settings):
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(f"{base}/api/ingest/paths", data=json.dumps(body).encode(), headers=headers,
+                                     method="POST")
+    try:
+        with urllib.request.urlopen(request) as response:  # noqa: S310 - the URL the user gave
+            data = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read()).get("detail")
+        except ValueError:
+            detail = exc.reason
+        _fail(RuntimeError(f"{base} refused the ingest (HTTP {exc.code}): {detail}"))
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        _fail(RuntimeError(f"cannot reach a rag-app server at {base} ({reason}): is `rag-app serve` running there?"))
+    data.pop("uploads", None)
     if as_json:
-        typer.echo(json.dumps(report.to_json()))
+        typer.echo(json.dumps(data, ensure_ascii=False))
     else:
-        table = Table(title=f"Ingest into {pipeline.location}")
-        for col in ("files seen", "ingested", "unchanged", "failed", "chunks added", "chunks deleted", "chunks total"):
-            table.add_column(col, justify="right")
-        table.add_row(*(str(v) for v in (report.files_seen, report.files_ingested, report.files_unchanged,
-                                          len(report.files_failed), report.chunks_added, report.chunks_deleted,
-                                          report.chunks_total)))
-        console.print(table)
-        for failure in report.files_failed:
-            kept = "; its last good version stays indexed" if failure.kept_previous else ""
-            console.print(f"[red]failed[/] {failure.source}: {failure.error}{kept}")
-    raise typer.Exit(0 if report.ok else 2)
+        files = [FileReport(**f) for f in data["files"]]
+        report = IngestReport(
+            files_seen=sum(f.status != "pruned" for f in files), files_ingested=data["files_ingested"],
+            files_unchanged=data["files_unchanged"], files_failed=[FileFailure(**f) for f in data["files_failed"]],
+            files_removed=data["files_pruned"], chunks_added=data["chunks_added"], chunks_deleted=data["chunks_deleted"],
+            chunks_total=data["chunks_total"], files=files, root=data["root"])
+        _print_ingest_report(report, f"the index of the server at {base}", verbose=verbose)
+    raise typer.Exit(0 if not data["files_failed"] else 2)
+
+
+_STATUS_STYLES = {"ingested": "green", "unchanged": "dim", "failed": "red", "kept_previous": "yellow", "pruned": "magenta"}
+
+
+def _print_ingest_report(report, location: str, *, verbose: bool) -> None:  # noqa: ANN001 - an IngestReport
+    """The files that need attention (every file with ``verbose``) with their status, chunks, error and
+    warnings; a count of the others; then the totals."""
+    from collections import Counter
+
+    shown = report.files if verbose else [f for f in report.files if f.needs_attention]
+    if shown:
+        files = Table(title="Files" if verbose else "Files that need attention", show_lines=True)
+        for col, justify in (("source", "left"), ("status", "left"), ("chunks", "right"), ("details", "left")):
+            files.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for f in shown:
+            chunks = " ".join(part for part in (f"+{f.chunks_added}" if f.chunks_added else "",
+                                                f"-{f.chunks_deleted}" if f.chunks_deleted else "") if part)
+            details = []
+            if f.error:
+                details.append(f.error + ("; its last good version stays indexed" if f.status == "kept_previous" else ""))
+            details += [f"⚠ {warning}" for warning in f.warnings]
+            files.add_row(Text(f.source), Text(f.status, style=_STATUS_STYLES.get(f.status, "")), chunks,
+                          Text("\n".join(details)))
+        console.print(files)
+    others = Counter(f.status for f in report.files if not (verbose or f.needs_attention))
+    if others:
+        counted = ", ".join(f"{n} {status}" for status, n in sorted(others.items()))
+        console.print(Text(f"{sum(others.values())} other file(s): {counted} (--verbose lists every file)."))
+    table = Table(title=f"Ingest into {location}")
+    for col in ("files seen", "ingested", "unchanged", "failed", "pruned", "chunks added", "chunks deleted",
+                "chunks total"):
+        table.add_column(col, justify="right")
+    table.add_row(*(str(v) for v in (report.files_seen, report.files_ingested, report.files_unchanged,
+                                      len(report.files_failed), report.files_removed, report.chunks_added,
+                                      report.chunks_deleted, report.chunks_total)))
+    console.print(table)
+    if report.root:
+        console.print(Text(f"Sources are named relative to {report.root}."), style="dim")
 
 
 TopNOption = Annotated[int | None, typer.Option("--top-n", min=1, help="Passages kept after reranking: what the model is given \\[retrieval.top_n: 4].")]
@@ -343,6 +514,7 @@ def sources(
     settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port))
     with _reader(settings) as reader:
         rows = reader.sources()
+        root = reader.root
     if as_json:
         typer.echo(json.dumps([{"source": s, "chunks": n} for s, n in rows]))
         return
@@ -350,30 +522,50 @@ def sources(
     table.add_column("source")
     table.add_column("chunks", justify="right")
     for source, count in rows:
-        table.add_row(source, str(count))
+        table.add_row(Text(source), str(count))
     console.print(table)
+    if root:
+        console.print(Text(f"Sources are named relative to {root}; a file outside it by its absolute path."), style="dim")
 
 
 @app.command()
 def remove(
     ctx: typer.Context,
-    source: Annotated[str, typer.Argument(help="Source to remove, as listed by `rag-app sources`.")],
+    source: Annotated[str, typer.Argument(help="Source to remove: as `rag-app sources` lists it, or the path of the file.")],
     db: DbOption = None,
     collection: CollectionOption = None,
     chroma_host: HostOption = None,
     chroma_port: PortOption = None,
 ) -> None:
-    """Remove one source's chunks from the index."""
-    from rag_app.pipeline import open_writer_for
+    """Remove one source's chunks from the index; SOURCE is a name `rag-app sources` lists, or a file's path."""
+    from ingest.chroma_store import StoreError
+    from ingest.sources import source_name
+    from rag_app.pipeline import open_writer_for, upload_folder
 
     settings = _settings(ctx, index=_index_section(db, collection, chroma_host, chroma_port))
+    if settings.index.chroma_host is None:
+        from ingest.claim import check_not_served
+
+        try:
+            check_not_served(settings.index.db, doing="this removal")
+        except StoreError as exc:
+            _fail(exc)
     _reader(settings).close()  # no index: say so, and create none
-    with open_writer_for(settings) as store:
-        removed = store.remove_source(source)
+    try:
+        with open_writer_for(settings) as store:
+            name = store.find_source(source, upload_folder=upload_folder(settings))
+            removed = store.remove_source(name) if name is not None else 0
+            root = store.root
+    except StoreError as exc:  # e.g. a server in another process holds this embedded db
+        _fail(exc)
     if not removed:
-        console.print(f"[red]No chunks of {source!r} in {settings.index.collection}.[/] See `rag-app sources`.")
+        hint = ""
+        if name is None and root is not None and Path(source).expanduser().exists():
+            hint = f" (the file there is named {source_name(Path(source).expanduser(), root)!r})"
+        console.print(Text(f"No chunks of {source!r} in {settings.index.collection}{hint}.", style="red"),
+                      Text("See `rag-app sources`."))
         raise typer.Exit(1)
-    console.print(f"Removed {removed} chunks of {source}.")
+    console.print(Text(f"Removed {removed} chunks of {name}."))
 
 
 @app.command()

@@ -66,6 +66,20 @@ class IngestSettings(_Section):
     chunk_overlap: int = Field(40, ge=0, description="Tokens shared by consecutive chunks.")
     contextual: bool = Field(True, description="Embed the title and heading path in front of each chunk.")
     pdf_password: SecretStr | None = None
+    ocr: Literal["auto", "on", "off"] = Field(
+        "auto", description="PDF pages without a text layer (scans): auto, OCR them with Tesseract when it is "
+        "installed, else a warning naming them; on, the same but a missing Tesseract fails the file; off, never.",
+    )
+    ocr_language: str = Field(
+        "eng", pattern=r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$",
+        description="Tesseract's language codes joined by '+' (e.g. 'deu+eng'); each needs its data installed "
+        "(Debian: tesseract-ocr-deu).",
+    )
+    tesseract_cmd: str = Field("tesseract", min_length=1, description="The Tesseract program: a name on PATH or a path.")
+    watch_debounce: float = Field(
+        1.0, ge=0.0, le=3600.0, description="With --watch: seconds a changed file must keep its size and time "
+        "before it is read, so a file being written is read once, complete.",
+    )
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> IngestSettings:
@@ -126,6 +140,10 @@ class GeneratorSettings(_Section):
     api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the endpoint's API key.")
     temperature: float = Field(0.1, ge=0.0, le=2.0)
     max_new_tokens: int = Field(384, ge=1, le=8192)
+    context_chunks: int = Field(
+        0, ge=0, le=8,
+        description="Chunks before and after each passage, from its section, added to the text the model reads.",
+    )
     answer_mode: Literal["auto", "generate", "extract", "verified"] = Field(
         "auto",
         description="generate: the model's answer, each sentence marked supported or not; extract: the passages' "
@@ -140,7 +158,9 @@ class GeneratorSettings(_Section):
         return self
 
 
-UPLOAD_TYPES = [".pdf", ".html", ".htm", ".md", ".markdown", ".txt", ".docx"]
+UPLOAD_TYPES = [
+    ".pdf", ".html", ".htm", ".md", ".markdown", ".txt", ".docx", ".pptx", ".xlsx", ".csv", ".epub", ".eml",
+]
 
 
 class ServerSettings(_Section):

@@ -113,3 +113,60 @@ def test_retrieve_one_question_and_a_queries_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["retrieve", "--queries", str(queries), "--db", db, "--json"], env={"COLUMNS": "200"})
     assert result.exit_code == 2
     assert 'q.jsonl:1: needs a non-empty string "query"' in result.output
+
+
+def test_report_names_the_files_that_need_attention_and_verbose_lists_all(tmp_path: Path) -> None:
+    from tests.test_ingest_report import build_pdf_with_a_page_without_text
+
+    docs = tmp_path / "docs"
+    shutil.copytree(SAMPLES, docs)
+    (docs / "empty.txt").write_bytes(b"")
+    build_pdf_with_a_page_without_text(docs / "boiler.pdf")
+    db = str(tmp_path / "db")
+    code, out = _run("ingest", str(docs), "--db", db)
+    assert code == 2
+    lines = out.splitlines()
+    assert "Files that need attention" in out and "empty.txt" in out and "boiler.pdf" in out
+    row = next(line for line in lines if "boiler.pdf" in line)
+    assert "ingested" in row and "⚠ page 2: no text layer" in row
+    assert "failed" in next(line for line in lines if "empty.txt" in line)
+    assert "4 other file(s): 4 ingested (--verbose lists every file)." in out
+    assert "nimbus-manual.md" not in out  # fine files are counted, not listed
+    assert f"Sources are named relative to {docs.as_posix()}." in " ".join(out.split())
+
+    code, out = _run("ingest", str(docs), "--db", db, "--verbose")
+    assert code == 2
+    statuses = {name: next(line for line in out.splitlines() if name in line)
+                for name in ("nimbus-manual.md", "nimbus-warranty.txt", "boiler.pdf", "empty.txt")}
+    assert all("unchanged" in statuses[name] for name in ("nimbus-manual.md", "nimbus-warranty.txt", "boiler.pdf"))
+    assert "failed" in statuses["empty.txt"] and "other file(s)" not in out
+
+    # --json: the same file reached through the file alone is the same source; its warnings are in the entry.
+    (docs / "boiler.pdf").unlink()
+    build_pdf_with_a_page_without_text(docs / "boiler.pdf")  # rewritten: read again
+    code, out = _run("ingest", str(docs / "boiler.pdf"), "--db", db, "--json")
+    assert code == 0, out
+    (entry,) = json.loads(out)["files"]
+    assert (entry["source"], entry["status"], entry["chunks_added"], entry["chunks_deleted"], entry["error"]) == (
+        "boiler.pdf", "ingested", 0, 0, None)  # same text: no chunk re-embedded
+    assert len(entry["warnings"]) == 1 and entry["warnings"][0].startswith("page 2: no text layer")
+
+
+def test_remove_takes_a_path_and_sources_show_the_root(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    shutil.copytree(SAMPLES, docs / "manuals")
+    db = str(tmp_path / "db")
+    assert _run("ingest", str(docs), "--db", db, "--json")[0] == 0
+    code, out = _run("sources", "--db", db)
+    assert f"Sources are named relative to {docs.as_posix()}; a file outside it by its absolute path." in out
+    code, out = _run("remove", str(docs / "manuals" / "nimbus-warranty.txt"), "--db", db)
+    assert code == 0 and "Removed" in out and "chunks of manuals/nimbus-warranty.txt." in out
+    code, out = _run("remove", "manuals/nimbus-manual.md", "--db", db)
+    assert code == 0 and "chunks of manuals/nimbus-manual.md." in out
+    code, out = _run("remove", str(docs / "manuals" / "nimbus-manual.md"), "--db", db)
+    assert code == 1
+    assert f"No chunks of {str(docs / 'manuals' / 'nimbus-manual.md')!r} in documents (the file there is named " \
+           "'manuals/nimbus-manual.md')." in " ".join(out.split())
+    code, out = _run("sources", "--db", db, "--json")
+    assert [row["source"] for row in json.loads(out)] == ["manuals/nimbus-accessories.html",
+                                                          "manuals/nimbus-service-notes.pdf"]

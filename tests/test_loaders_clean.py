@@ -73,3 +73,15 @@ def test_normalize_line_and_split_long() -> None:
     assert list(split_long("aaa bbb\nccc ddd", 8)) == ["aaa bbb", "ccc ddd"]
     assert list(split_long("aaaa bbbb cccc", 9)) == ["aaaa bbbb", "cccc"]
     assert list(split_long("x" * 10, 4)) == ["xxxx", "xxxx", "xx"]
+
+
+def test_split_long_is_linear_in_a_huge_paragraph() -> None:
+    # It used to slice off the rest after each piece: a 50 MB one-paragraph page took 95 s to split.
+    import time
+
+    text = "  " + "word " * 4_000_000 + "\n\t end  "  # 20 MB, leading and trailing white space
+    start = time.perf_counter()
+    pieces = list(split_long(text, 16_000))
+    assert time.perf_counter() - start < 2  # 0.01 s here; 6.8 s when it was quadratic
+    assert all(len(p) <= 16_000 for p in pieces) and all(p == p.strip() for p in pieces[1:-1])
+    assert pieces[-1].endswith("\n\t end  ") and " ".join(pieces).split() == text.split()

@@ -115,3 +115,27 @@ def test_docx_with_broken_parts_is_a_load_error(tmp_path: Path) -> None:
         load_file(tmp_path / "fake.docx", tmp_path)
     assert e.value.reason.startswith("damaged or unreadable DOCX (")
     assert e.value.reason.endswith("); re-save it from its application")
+
+
+def test_a_page_over_the_tree_limit_is_streamed_with_the_tag_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ingest.loaders import html
+
+    page = ('<html><head><title>Shed</title><style>p {}</style></head><body><nav><a href="/">Home</a></nav>'
+            '<div class="menu"><a href="/a">Beds</a> <a href="/b">Paths</a></div><main><h1>Tool shed</h1>'
+            "<p>Open on <b>Saturdays</b>.</p><div hidden>draft</div><ol><li>Sign in</li><li>Take a tool<ul><li>one"
+            "</li></ul></li></ol><table><tr><th>Tool</th><th>Count</th></tr><tr><td>spade <p>steel</p></td><td>4</td>"
+            "</tr></table><h2>Rules</h2><pre>keep  it\n  tidy</pre><p>Fines: 2 \u20ac</p></main></body></html>")  # fmt: skip
+    (tmp_path / "shed.html").write_bytes(page.encode("cp1252"))  # no charset declared: guessed
+    tree = load_file(tmp_path / "shed.html", tmp_path)
+    monkeypatch.setattr(html, "HTML_TREE_MAX_BYTES", 100)
+    streamed = load_file(tmp_path / "shed.html", tmp_path)
+    # The same blocks, but for the link bar the structural rules drop and only the tree finds.
+    assert streamed.blocks == [TextBlock("Beds Paths"), *tree.blocks]
+    assert [b.kind for b in streamed.blocks] == ["text", "text", "list", "table", "code", "text"]
+    assert streamed.blocks[3].text == "Tool | Count\nspade steel | 4" and streamed.blocks[4].text == "keep  it\n  tidy"
+    assert streamed.title == tree.title == "Shed"
+    assert streamed.warnings == [
+        "encoding detected as windows-1252",
+        "large page (0 KiB, over 0 KiB): read as a stream, without the rules that find the main text, so menus and "
+        "link lists may be indexed too; split the page to have them left out",
+    ]

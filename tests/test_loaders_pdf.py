@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.loaders import DEFAULT_PDF_EXTRACTOR, load_file, open_file
+from ingest.loaders import DEFAULT_PDF_EXTRACTOR, OcrOptions, load_file, open_file
 from ingest.loaders import pdf as pdf_module
 from ingest.types import LoadError, TextBlock
 from tests.fixtures_docs import (
@@ -120,7 +120,8 @@ def test_auto_falls_back_to_pypdf_when_pdfium_text_is_glued(
     result = pdf_module.extract_pdf(docs / "glued.pdf", "glued.pdf")
     assert result.extractor_per_page == ["pypdf-layout"]
     assert result.blocks[0].text.split("\n")[0] == " ".join(GLUED_WORDS)
-    assert result.warnings == []
+    assert result.warnings == ["page 1: extraction fell back to pypdf (PDFium's text was run together or unreadable); "
+                               "check those pages read well"]
 
 
 def test_encrypted_pdf(docs: Path) -> None:
@@ -140,9 +141,13 @@ def test_encrypted_pdf(docs: Path) -> None:
 
 
 def test_scanned_pdf_has_no_extractable_text(docs: Path) -> None:
+    # With OCR (tests/test_ocr.py) Tesseract finds no words in these bars either.
     with pytest.raises(LoadError) as e:
-        load_file(docs / "scan.pdf", docs)
-    assert e.value.reason == "no extractable text (scanned PDF? OCR it first, e.g. with ocrmypdf)"
+        load_file(docs / "scan.pdf", docs, ocr=OcrOptions(mode="off"))
+    assert e.value.reason == (
+        'no extractable text (pages 1-2: no text layer, scanned?) and OCR is off: set ingest.ocr = "auto" '
+        "with Tesseract installed, or OCR it first (e.g. with ocrmypdf)"
+    )
 
 
 @pytest.mark.parametrize("keep", [0.3, 0.9])
@@ -154,7 +159,8 @@ def test_truncated_pdf_is_a_load_error(docs: Path, tmp_path: Path, keep: float) 
         load_file(broken, tmp_path)
     assert (
         e.value.reason
-        == "damaged PDF that cannot be parsed; re-export it or repair it (e.g. qpdf in.pdf out.pdf)"
+        == "damaged PDF that cannot be parsed: if it is still being copied or synced, ingest again once that is "
+        "done; else re-export it or repair it (e.g. qpdf in.pdf out.pdf)"
     )
 
 

@@ -78,7 +78,9 @@ def test_undecodable_bytes_past_the_sniffed_start_are_replaced_and_reported(tmp_
     data = b"plain ascii line\n" * (SNIFF_BYTES // 17 + 10) + b"caf\xe9\n"
     loaded = load_file(write(tmp_path / "mixed.txt", data), tmp_path)
     assert loaded.blocks[-1].text.endswith("plain ascii line\ncaf\ufffd")
-    assert loaded.warnings == ["1 undecodable byte sequence(s) replaced with U+FFFD (read as utf-8)"]
+    assert loaded.warnings == ["1 undecodable byte sequence(s) replaced with U+FFFD (read as utf-8)",
+                               "headings not found (plain text has no heading syntax; as Markdown, # lines would give "
+                               "one): its chunks carry no section path"]  # 85 KB of text, no heading
 
 
 def test_random_junk_named_txt_is_binary(tmp_path: Path) -> None:
@@ -280,7 +282,8 @@ def test_detect_type_by_content_and_extension(tmp_path: Path) -> None:
     assert detect_type(write(tmp_path / "doc.txt", b"%PDF-1.4\n...")) == "pdf"
     tags = "<div><p>a</p><p>b</p></div>" * 5
     assert detect_type(write(tmp_path / "frag.dat", tags)) == "html"
-    assert detect_type(write(tmp_path / "data.csv", "a,b\n1,2\n")) == "text"
+    assert detect_type(write(tmp_path / "data.csv", "a,b\n1,2\n")) == "csv"
+    assert detect_type(write(tmp_path / "data.csv.txt", "a,b\n1,2\n")) == "text"
 
 
 def test_docx_detected_inside_zip_and_other_zips_refused(tmp_path: Path) -> None:
@@ -291,10 +294,16 @@ def test_docx_detected_inside_zip_and_other_zips_refused(tmp_path: Path) -> None
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("xl/workbook.xml", "<workbook/>")
+    assert detect_type(write(tmp_path / "sheet.bin", buf.getvalue())) == "xlsx"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("notes/a.txt", "hello")
     with pytest.raises(LoadError) as e:
-        detect_type(write(tmp_path / "sheet.xlsx", buf.getvalue()))
-    assert e.value.reason == "unsupported file type: a zip archive that is not a Word .docx; unpack it first"
-    assert e.value.source == (tmp_path / "sheet.xlsx").as_posix()
+        detect_type(write(tmp_path / "notes.docx", buf.getvalue()))
+    assert e.value.reason == (
+        "unsupported file type: a zip archive that is not a .docx, .pptx, .xlsx or .epub; unpack it first"
+    )
+    assert e.value.source == (tmp_path / "notes.docx").as_posix()
     with pytest.raises(LoadError, match="legacy Office file"):
         detect_type(write(tmp_path / "old.doc", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100))
 
@@ -306,7 +315,9 @@ def test_directory_fifo_missing_and_unreadable_files_are_load_errors(
     (tmp_path / "folder.txt").mkdir()
     with pytest.raises(LoadError) as e:
         load_file(tmp_path / "folder.txt", tmp_path)
-    assert (e.value.source, e.value.reason) == ("folder.txt", "is a directory, not a file")
+    assert (e.value.source, e.value.reason) == (
+        "folder.txt", "is a folder, not a file (replaced by one while ingesting?); ingest again to read the files in it"
+    )
 
     os.mkfifo(tmp_path / "pipe.txt")
     with pytest.raises(LoadError) as e:
@@ -315,7 +326,7 @@ def test_directory_fifo_missing_and_unreadable_files_are_load_errors(
 
     with pytest.raises(LoadError) as e:
         load_file(tmp_path / "gone.txt", tmp_path)
-    assert e.value.reason == "file not found (moved or deleted while ingesting?)"
+    assert e.value.reason == "file not found (moved or deleted while ingesting?); ingest again (--prune removes what is gone)"
 
     path = write(tmp_path / "locked.txt", "secret\n")
 

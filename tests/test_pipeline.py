@@ -232,6 +232,16 @@ def test_json_report_has_the_documented_keys(tmp_path: Path, tokenizer) -> None:
     (docs / "empty.txt").write_bytes(b"")
     report = Ingestor(_store(tmp_path, HashEmbeddings()), tokenizer, chunk_size=40, chunk_overlap=8, max_tokens=64).ingest([docs])
     data = report.to_json()
-    assert list(data) == ["files_ingested", "files_unchanged", "files_failed", "chunks_added", "chunks_deleted", "chunks_total"]
+    assert list(data) == ["files_ingested", "files_unchanged", "files_failed", "files_pruned", "chunks_added",
+                          "chunks_deleted", "chunks_total", "root", "files"]
     assert data["files_failed"] == [{"source": "empty.txt", "error": report.files_failed[0].error, "kept_previous": False}]
     assert data["files_ingested"] == 4 and data["chunks_total"] == data["chunks_added"]
+    assert data["files_pruned"] == 0 and data["root"] == docs.as_posix()
+    added = {"guide.md": 2, "notes.txt": 2, "page.html": 1, "sub/handbook.pdf": 16}
+    assert data["files"] == [
+        {"source": "empty.txt", "status": "failed", "chunks_added": 0, "chunks_deleted": 0, "warnings": [],
+         "error": "empty file"},
+        *({"source": s, "status": "ingested", "chunks_added": added[s], "chunks_deleted": 0, "warnings": [], "error": None}
+          for s in ("guide.md", "notes.txt", "page.html", "sub/handbook.pdf")),
+    ]
+    assert sum(added.values()) == data["chunks_added"]

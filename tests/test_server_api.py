@@ -19,6 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from ingest.loaders import load_file
 from ingest.pipeline import IngestReport
 from rag_app.chain import NO_ANSWER, QUOTED_LABEL, SOURCE_FIELDS
 from rag_app.config import Settings, load_settings
@@ -468,6 +469,56 @@ def test_a_failing_file_is_reported_and_its_upload_kept(client: TestClient, tmp_
     assert report["files_failed"] == [{"source": "empty.txt", "error": "empty file", "kept_previous": False}]
     assert report["files_ingested"] == 1
     assert sorted(p.name for p in _uploaded(tmp_path)) == ["empty.txt", "sensor.md"]
+
+
+def test_the_report_gives_each_upload_its_status_and_warnings(client: TestClient, service: Pipeline,
+                                                              tmp_path: Path) -> None:
+    from tests.test_ingest_report import build_pdf_with_a_page_without_text
+
+    pdf = build_pdf_with_a_page_without_text(tmp_path / "boiler.pdf").read_bytes()
+    expected = load_file(tmp_path / "boiler.pdf").warnings  # page 2 named, with or without Tesseract
+    assert expected[0].startswith("page 2: no text layer")
+    response = _ingest(client, {"boiler.pdf": pdf, "empty.txt": ""})
+    assert response.status_code == 200, response.text
+    report = response.json()
+    files = {f["source"]: f for f in report["files"]}
+    assert files == {
+        "boiler.pdf": {"source": "boiler.pdf", "status": "ingested", "chunks_added": files["boiler.pdf"]["chunks_added"],
+                       "chunks_deleted": 0, "warnings": expected, "error": None},
+        "empty.txt": {"source": "empty.txt", "status": "failed", "chunks_added": 0, "chunks_deleted": 0,
+                      "warnings": [], "error": "empty file"},
+    }
+    assert files["boiler.pdf"]["chunks_added"] == report["chunks_added"] == service.reader.count() >= 2
+    assert report["root"] is None  # uploads never choose the root: they are named as files in it
+
+    # Streamed: the report event carries the same per-file entries; the same bytes again are unchanged,
+    # and an upload of the same content under another name says which name holds it already.
+    response = _ingest(client, {"boiler.pdf": pdf, "boiler-copy.pdf": pdf}, headers={"Accept": "text/event-stream"})
+    events = parse_sse(response.text)
+    assert [(d["source"], d["status"]) for name, d in events if name == "progress"] == [
+        ("boiler.pdf", "unchanged"), ("boiler-copy.pdf", "ingested")]
+    streamed = {f["source"]: f for f in events[-1][1]["files"]}
+    assert streamed["boiler.pdf"]["warnings"] == []  # not read again
+    assert streamed["boiler-copy.pdf"]["warnings"] == [
+        *expected, "same content as 'boiler.pdf', indexed under that name too: its text is in the index twice "
+        "(`rag-app remove` the name you do not want)"]
+
+
+def test_uploads_follow_the_naming_rule_of_the_cli(tmp_path: Path, tiny_encoder_dir: Path) -> None:
+    """A file ingested from disk at the root and the same file uploaded are one source."""
+    docs = tmp_path / "docs"
+    server_support.write_documents(docs)
+    service = make_pipeline(tmp_path / "db", tiny_encoder_dir)
+    try:
+        first = service.ingest([docs])
+        assert [(f.source, f.status) for f in first.files] == [("kettle.txt", "ingested"), ("sensor.md", "ingested")]
+        with TestClient(create_app(service, _settings(tmp_path))) as client:
+            report = _ingest(client, {"sensor.md": DOCUMENTS["sensor.md"]}).json()
+        assert [(f["source"], f["status"], f["warnings"]) for f in report["files"]] == [("sensor.md", "unchanged", [])]
+        assert report["root"] == docs.as_posix()
+        assert [source for source, _ in service.sources()] == ["kettle.txt", "sensor.md"]
+    finally:
+        service.close()
 
 
 def test_ingest_streams_progress_then_the_report(client: TestClient) -> None:

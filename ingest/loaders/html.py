@@ -51,22 +51,28 @@ blocks; an image's ``alt`` text is kept where it is the only text of its block o
 next one of its level (Doxygen's "Macro Definition Documentation" above each macro's own heading) stays in
 the path of that next heading, so its words are not lost. The title is ``<title>``, else the first
 ``h1``. Doesn't handle: text rendered by JavaScript, frames, content in ``<template>``.
+
+A page over :data:`HTML_TREE_MAX_BYTES` is not parsed into a tree (BeautifulSoup's takes about 48 times the
+page's size) but read by :class:`HtmlStream` as it is parsed, in bounded memory: the tag rules above apply,
+the structural ones (main text, link bars and lists, breadcrumbs) do not, and the loader says so in a warning.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
+from bs4.dammit import EncodingDetector, UnicodeDammit
 from bs4.element import Comment, Declaration, Doctype, ProcessingInstruction
 
 from ingest.loaders.clean import MAX_BLOCK_CHARS, normalize_line, split_long
 from ingest.types import BlockKind, TextBlock
 
-__all__ = ["ENTRY_CHARS", "parse_html"]
+__all__ = ["ENTRY_CHARS", "HTML_TREE_MAX_BYTES", "HtmlStream", "parse_html", "undeclared_encoding"]
 
 #: A definition-list entry up to this many characters is one block; a longer one keeps its terms with the
 #: first paragraph of its definition (about the size of a chunk of 200-400 tokens).
@@ -212,8 +218,8 @@ def _collect_stats(root: Tag) -> dict[int, _Stats]:
             if isinstance(child, NavigableString):
                 if not isinstance(child, _SKIP_STRINGS):
                     text = str(child)
-                    s.chars += sum(1 for c in text if not c.isspace())
-                    s.words += len(_WORD.findall(text))
+                    s.chars += sum(map(len, text.split()))  # non-space characters, counted in C
+                    s.words += sum(1 for _ in _WORD.finditer(text))  # no list of a huge text's words
             elif isinstance(child, Tag):
                 c = stats.get(id(child))
                 if c is None:
@@ -716,7 +722,7 @@ def parse_html(data: bytes | str) -> tuple[list[TextBlock], str | None, str | No
     (``None`` for ``str`` input)."""
     with warnings.catch_warnings():  # XHTML pages (gtk-doc, DocBook) parse fine as HTML
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-        soup = BeautifulSoup(data, "lxml")
+        soup = BeautifulSoup(data, "lxml", from_encoding=undeclared_encoding(data))
     encoding = getattr(soup, "original_encoding", None)
     title_tag = soup.find("title")
     title = " ".join(title_tag.get_text(" ").split()) if isinstance(title_tag, Tag) else ""
@@ -727,3 +733,252 @@ def parse_html(data: bytes | str) -> tuple[list[TextBlock], str | None, str | No
     walker.walk(root)
     walker.flush()
     return walker.blocks, title or walker.first_h1, encoding
+
+
+#: How much of a page without a BOM or declared charset, and not UTF-8, its encoding is guessed from.
+_GUESS_BYTES = 64 * 1024
+
+
+def undeclared_encoding(data: bytes | str, *, complete: bool = True) -> str | None:
+    """The encoding to parse ``data`` (a page, or its start when not ``complete``) with when neither a BOM
+    nor a ``<meta charset>`` names one: UTF-8 if it decodes as UTF-8, else a guess from its first
+    :data:`_GUESS_BYTES`. ``None`` (the parser decides) otherwise; BeautifulSoup itself would run chardet
+    over the whole page, 4 s per 5 MB."""
+    if isinstance(data, str) or EncodingDetector.strip_byte_order_mark(data)[1] is not None:
+        return None
+    if EncodingDetector.find_declared_encoding(data, is_html=True) is not None:
+        return None
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=complete)
+    except UnicodeDecodeError:
+        return UnicodeDammit(data[:_GUESS_BYTES], is_html=True).original_encoding
+    return "utf-8"
+
+
+# ------------------------------------------------------------------------------------------ large pages
+#: A page larger than this is read by :class:`HtmlStream`, not as a tree: BeautifulSoup's tree of a page of
+#: dense markup takes about 48 times its size in memory and 3.4 s per MB (a 50 MB page: 2.2 GiB, 3 minutes).
+HTML_TREE_MAX_BYTES = 8 << 20
+_STREAM_LIST_TAGS = {"ul", "ol", "menu"}
+_STREAM_BLOCK_TAGS = (_BLOCK_TAGS | {"table"}) - {"li", "tr", "td", "th"}
+_STREAM_CELL_BREAKS = _BLOCK_TAGS | set(_HEADINGS) | _STREAM_LIST_TAGS | {"br", "pre", "table"}  # a space in a cell
+
+
+class HtmlStream:
+    """The blocks of a large page as its bytes come, holding no tree: memory stays bounded by a block's size
+    (and the piece of the page read at a time) whatever the page's.
+
+    Iterate it for its blocks; ``title`` is known once ``<title>`` (or the first ``h1``) is read. It drops
+    what the tree rules drop by tag alone (scripts, styles, ``<nav>``, form controls, media, elements with a
+    navigation role or hidden) and keeps the heading path, lists (one line per item), tables (one line per
+    row, cells joined by ``" | "``) and ``<pre>``. Doesn't apply the structural rules of :func:`parse_html`
+    (main text, link bars and lists, breadcrumbs): on such a page, menus and link lists are indexed too.
+    ``data`` yields the page's bytes; ``encoding`` is what they are in (``None``: libxml2 finds out).
+    """
+
+    def __init__(self, data: Iterator[bytes], encoding: str | None = None) -> None:
+        self._data = data
+        self._encoding = encoding
+        self._target = _StreamTarget()
+
+    @property
+    def title(self) -> str | None:
+        return self._target.title or self._target.first_h1
+
+    def __iter__(self) -> Iterator[TextBlock]:
+        from lxml import etree
+
+        target = self._target
+        try:
+            parser = etree.HTMLParser(target=target, encoding=self._encoding, recover=True, huge_tree=True)
+        except LookupError:  # an encoding libxml2 does not know: let it find one
+            parser = etree.HTMLParser(target=target, recover=True, huge_tree=True)
+        for data in self._data:
+            parser.feed(data)
+            yield from target.take()
+        parser.close()
+        yield from target.take()
+
+
+class _StreamTarget:
+    """lxml parser target of :class:`HtmlStream`: turns tags and text into blocks as they come."""
+
+    def __init__(self) -> None:
+        self.title: str | None = None
+        self.first_h1: str | None = None
+        self._ready: list[TextBlock] = []
+        self._open: list[tuple[str, bool]] = []  # the open elements: (tag, dropped)
+        self._dropped = 0  # how many of them are dropped (inside one, text is ignored)
+        self._headings: list[tuple[int, str]] = []
+        self._inline: list[str] = []  # text of the current paragraph, item, cell, heading, <pre> or <title>
+        self._chars = 0
+        self._in = ""  # "title", "heading", "pre" or "cell": where the inline text goes
+        self._cell_depth = 0
+        self._lines: list[str] = []  # the rows of a table or items of a list being read
+        self._lines_kind: BlockKind = "list"
+        self._cells: list[str] = []  # the cells of the current row
+        self._lists: list[list[int]] = []  # per open list: [number of its next item, or 0 if bulleted]
+
+    def take(self) -> list[TextBlock]:
+        ready, self._ready = self._ready, []
+        return ready
+
+    # -- lxml's target interface
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        drop = tag in _DROP_TAGS or _hidden_attrs(attrib)
+        in_head = any(t == "head" for t, _ in self._open)
+        self._open.append((tag, drop))
+        self._dropped += drop
+        if tag == "title" and in_head and self.title is None:
+            self._in = "title"
+        if self._dropped:
+            return
+        if self._cell_depth:  # inside a table cell all is the cell's text
+            if tag in ("td", "th"):
+                self._cell_depth += 1
+            elif tag in _STREAM_CELL_BREAKS:
+                self._add(" ")
+            return
+        if tag in _HEADINGS or tag == "pre":
+            self._paragraph()
+            self._lines_out()  # rows or items before it come first, under the heading they were read under
+            self._in = "heading" if tag in _HEADINGS else "pre"
+        elif tag in ("td", "th"):
+            self._paragraph()
+            self._cell_depth, self._in = 1, "cell"
+        elif tag == "br":
+            self._add("\n")
+        elif tag in _STREAM_LIST_TAGS or tag in _STREAM_BLOCK_TAGS or tag in ("li", "tr"):
+            self._paragraph()
+            if tag == "table":
+                self._lines_out()
+            if tag in _STREAM_LIST_TAGS:
+                self._lists.append([1 if tag == "ol" else 0])
+
+    def end(self, tag: str) -> None:
+        if not any(t == tag for t, _ in self._open):
+            return  # a stray end tag
+        while self._open:  # elements left open inside this one end with it
+            name, drop = self._open.pop()
+            self._close(name, drop)
+            self._dropped -= drop
+            if name == tag:
+                break
+
+    def data(self, text: str) -> None:
+        if self._dropped and self._in != "title":
+            return
+        self._add(text if self._in == "pre" else text.replace("\n", " "))
+        if self._chars > 4 * MAX_BLOCK_CHARS:  # a paragraph or <pre> of megabytes: out in pieces as it is read
+            if not self._in:
+                self._paragraph(final=False)
+            elif self._in == "pre":
+                pieces = list(split_long(self._inline_text()))
+                self._add(pieces.pop())
+                for piece in pieces:
+                    self._emit(piece, "code")
+
+    def close(self) -> None:
+        while self._open:
+            self.end(self._open[-1][0])
+        self._paragraph()
+        self._lines_out()
+
+    # -- blocks
+    def _close(self, tag: str, dropped: bool) -> None:
+        if tag == "title" and self._in == "title":
+            self.title = " ".join(self._inline_text().split()) or None
+            self._in = ""
+            return
+        if dropped or self._dropped:
+            return
+        if self._cell_depth:
+            if tag in ("td", "th"):
+                self._cell_depth -= 1
+                if not self._cell_depth:
+                    self._in = ""
+                    self._cells.append(" ".join(self._inline_text().split()))
+            elif tag in _STREAM_CELL_BREAKS:
+                self._add(" ")
+            return
+        if tag in _HEADINGS and self._in == "heading":
+            self._in = ""
+            text = " ".join(self._inline_text().split())
+            if text:
+                level = _HEADINGS[tag]
+                while self._headings and self._headings[-1][0] >= level:
+                    self._headings.pop()
+                self._headings.append((level, text))
+                if level == 1 and self.first_h1 is None:
+                    self.first_h1 = text
+        elif tag == "pre" and self._in == "pre":
+            self._in = ""
+            self._emit(self._inline_text().strip("\n"), "code")
+        elif tag == "tr":
+            self._paragraph()
+            texts = [c for c in self._cells if c]
+            if texts:
+                self._line(texts[0] if len(texts) == 1 else " | ".join(self._cells), "table")
+            self._cells = []
+        elif tag in _STREAM_LIST_TAGS or tag in _STREAM_BLOCK_TAGS or tag == "li":
+            self._paragraph()
+            if tag in _STREAM_LIST_TAGS and self._lists:
+                self._lists.pop()
+            if tag == "table" or (tag in _STREAM_LIST_TAGS and not self._lists):
+                self._lines_out()
+
+    def _add(self, text: str) -> None:
+        self._inline.append(text)
+        self._chars += len(text)
+
+    def _inline_text(self) -> str:
+        text = "".join(self._inline)
+        self._inline, self._chars = [], 0
+        return text
+
+    def _paragraph(self, *, final: bool = True) -> None:
+        """The text read since the last block boundary as a block, or inside a list as an item
+        (``final=False``: all but its last piece, which the text still to come may continue)."""
+        if self._in:
+            return
+        lines = (normalize_line(line) for line in self._inline_text().split("\n"))
+        pieces = list(split_long("\n".join(line for line in lines if line)))
+        if not final and pieces:
+            self._add(pieces.pop())
+        if self._lists:
+            for piece in pieces:
+                counter = self._lists[-1]
+                marker = f"{counter[0]}." if counter[0] else "-"
+                counter[0] += bool(counter[0])
+                self._line(f"{'  ' * (len(self._lists) - 1)}{marker} {' '.join(piece.split())}", "list")
+            return
+        if pieces:
+            self._lines_out()  # text after a table's rows: the rows read so far go first
+        for piece in pieces:
+            self._emit(piece)
+
+    def _line(self, line: str, kind: BlockKind) -> None:
+        if self._lines and (kind != self._lines_kind or sum(map(len, self._lines)) + len(line) > MAX_BLOCK_CHARS):
+            self._lines_out()
+        self._lines_kind = kind
+        self._lines.append(line)
+
+    def _lines_out(self) -> None:
+        if self._lines:
+            self._emit("\n".join(self._lines), self._lines_kind)
+            self._lines = []
+
+    def _emit(self, text: str, kind: BlockKind = "text") -> None:
+        if text.strip():
+            heading = tuple(t for _, t in self._headings)
+            self._ready.extend(TextBlock(p, heading, kind=kind) for p in split_long(text, MAX_BLOCK_CHARS))
+
+
+def _hidden_attrs(attrib: dict[str, str]) -> bool:
+    """:func:`_is_hidden` and the navigation roles, from a start tag's attributes."""
+    if "hidden" in attrib or attrib.get("aria-hidden") == "true" or attrib.get("role") in _DROP_ROLES:
+        return True
+    if _HIDDEN_CLASSES & set(attrib.get("class", "").split()):
+        return True
+    style = attrib.get("style", "").replace(" ", "").lower()
+    return "display:none" in style or "visibility:hidden" in style

@@ -35,14 +35,21 @@ found before it on that page). Without an outline, from the layout (PDFium only)
 are ≥ 10 % taller than the body text's most common height is a heading; heading levels rank the distinct
 heights.
 
-Limits: no OCR (a scanned PDF is an error); pages follow PDFium's reading order (content-stream order:
+OCR (:mod:`ingest.loaders.ocr`, ``ocr``): a page with no text but something drawn (a scan) is rendered at 300 dpi
+and read by Tesseract, one page at a time, when Tesseract is installed; its lines keep Tesseract's paragraphs
+and positions, so clean-up and layout headings apply to them as to text pages. The warnings say which pages
+were read by OCR ("pages 2-3 read by OCR (Tesseract 5.3.0, language eng)"), and
+:attr:`PdfText.ocr_pages` lists them. Without Tesseract (or with ``ocr`` off) such pages are named in a
+warning with how to enable OCR, and a file with no text anywhere fails saying the same.
+
+Limits: pages follow PDFium's reading order (content-stream order:
 multi-column text stays in columns, but a box drawn late, e.g. some code blocks in wkhtmltopdf output,
 comes late); code indentation and tables are flattened to lines; layout headings need PDFium; a
 paragraph running over a page break is joined only when the next page starts in lower case; an outline
 title is matched at its first occurrence on its page, so a table of contents on the same page as the
 heading can take the match; a table's header row repeated at the top of its pages goes with the headers.
 
-Errors: encrypted without/with a wrong password, damaged files, no text at all (no text objects: a scan),
+Errors: encrypted without/with a wrong password, damaged files, no text at all (even after OCR),
 all as :class:`~ingest.types.LoadError` with one line saying what to do. PDFium is not thread-safe: all PDFium
 work holds a module lock, so parallel ingestion of PDFs is serialised there.
 """
@@ -67,6 +74,16 @@ from ingest.loaders.clean import (
     repeated_edge_lines,
     split_long,
 )
+from ingest.loaders.ocr import (
+    OcrError,
+    OcrLine,
+    OcrOptions,
+    OcrUnavailable,
+    find_tesseract,
+    ocr_png,
+    page_ranges,
+    render_page,
+)
 from ingest.types import LoadError, TextBlock
 
 __all__ = [
@@ -83,7 +100,8 @@ PDF_EXTRACTORS: tuple[str, ...] = get_args(PdfExtractor)
 #: Chosen by measurement: see the module docstring and ``benchmarks/pdf_extraction.py``.
 DEFAULT_PDF_EXTRACTOR: PdfExtractor = "auto"
 
-NO_TEXT = "no extractable text (scanned PDF? OCR it first, e.g. with ocrmypdf)"
+#: How a page read by OCR is named in :attr:`PdfText.extractor_per_page`.
+OCR_EXTRACTOR = "tesseract"
 _PDFIUM_LOCK = threading.RLock()
 _HEADING_RATIO = 1.1  # a heading's glyphs are at least this much taller than the body's
 _PARAGRAPH_GAP = 0.6  # vertical gap between lines, in line heights, that starts a new paragraph
@@ -123,6 +141,7 @@ class PdfText:
     title: str | None = None
     warnings: list[str] = field(default_factory=list)
     extractor_per_page: list[str] = field(default_factory=list)  # which extractor produced each page
+    ocr_pages: list[int] = field(default_factory=list)  # 1-based numbers of the pages read by OCR
 
 
 # ----------------------------------------------------------------------------------------- extraction
@@ -208,6 +227,11 @@ def _page_text(lines: list[_Line]) -> str:
 
 
 # ------------------------------------------------------------------------------------------- opening
+#: A PDF that cannot be parsed: damaged, or cut short (a copy or a sync still writing it).
+DAMAGED_PDF = ("damaged PDF that cannot be parsed: if it is still being copied or synced, ingest again once that is "
+               "done; else re-export it or repair it (e.g. qpdf in.pdf out.pdf)")
+
+
 def _open_pdfium(path: Path, source: str, password: str | None):  # pypdfium2.PdfDocument
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
@@ -226,9 +250,7 @@ def _open_pdfium(path: Path, source: str, password: str | None):  # pypdfium2.Pd
             ) from None
         if code == pdfium_c.FPDF_ERR_FILE:
             raise LoadError(source, "cannot read the file; check it exists and is readable") from None
-        raise LoadError(
-            source, "damaged PDF that cannot be parsed; re-export it or repair it (e.g. qpdf in.pdf out.pdf)"
-        ) from None
+        raise LoadError(source, DAMAGED_PDF) from None
 
 
 def _outline(doc) -> list[_OutlineEntry]:  # pypdfium2.PdfDocument
@@ -365,14 +387,21 @@ def extract_pdf(
     *,
     password: str | None = None,
     extractor: PdfExtractor = DEFAULT_PDF_EXTRACTOR,
+    ocr: OcrOptions | None = None,
 ) -> PdfText:
-    """Blocks of a PDF file (see the module docstring). Raises :class:`LoadError`."""
+    """Blocks of a PDF file (see the module docstring). Raises :class:`LoadError`.
+
+    ``ocr`` says how pages without a text layer are read (default :class:`~ingest.loaders.ocr.OcrOptions`:
+    Tesseract when it is installed, else a warning naming the pages).
+    """
     if extractor not in PDF_EXTRACTORS:
         raise ValueError(f"pdf_extractor must be one of {', '.join(PDF_EXTRACTORS)}; got {extractor!r}")
+    ocr = ocr if ocr is not None else OcrOptions()
     warnings: list[str] = []
     with _PDFIUM_LOCK:
         doc = _open_pdfium(path, source, password)
-        try:
+    try:
+        with _PDFIUM_LOCK:
             n_pages = len(doc)
             try:
                 title = (doc.get_metadata_dict().get("Title") or "").strip() or None
@@ -384,11 +413,14 @@ def extract_pdf(
                 outline = []
                 warnings.append(f"outline unreadable, headings from the layout instead ({e})")
             pages, used = _extract_pages(doc, path, source, password, extractor, warnings)
-        finally:
+            textless = [i for i, lines in enumerate(pages) if not lines and _has_content(doc, i)]
+        no_text = _read_by_ocr(doc, textless, pages, used, ocr, source, warnings)
+    finally:
+        with _PDFIUM_LOCK:
             doc.close()
 
     if not any(pages):
-        raise LoadError(source, NO_TEXT)
+        raise LoadError(source, no_text)
     pages = _drop_furniture(pages, source)
 
     vocabulary = HyphenationVocabulary(_page_text(lines) for lines in pages)
@@ -402,7 +434,110 @@ def extract_pdf(
     blocks = _merge_fragments(out.blocks)
     if title is None:
         title = next((t for lvl, t in _first_headings(outline, pages) if lvl == 1), None)
-    return PdfText(blocks, n_pages, title, warnings, used)
+    ocr_pages = [i + 1 for i, name in enumerate(used) if name == OCR_EXTRACTOR]
+    return PdfText(blocks, n_pages, title, warnings, used, ocr_pages)
+
+
+# ------------------------------------------------------------------------------------------------- OCR
+def _has_content(doc, i: int) -> bool:  # pypdfium2.PdfDocument; the caller holds the PDFium lock
+    """Whether page ``i`` draws anything (an image, paths, a form): a page without text worth OCR."""
+    import pypdfium2.raw as pdfium_c
+
+    try:
+        page = doc[i]
+    except Exception:  # PDFium could not load the page: nothing to render either
+        return False
+    try:
+        return pdfium_c.FPDFPage_CountObjects(page.raw) > 0
+    finally:
+        page.close()
+
+
+def _read_by_ocr(
+    doc,  # pypdfium2.PdfDocument
+    textless: list[int],
+    pages: list[list[_Line]],
+    used: list[str],
+    ocr: OcrOptions,
+    source: str,
+    warnings: list[str],
+) -> str:
+    """OCR the ``textless`` pages (0-based) in place, one at a time, adding what happened to ``warnings``.
+
+    Returns the reason to give if no page of the file has text after this. Each page is rendered holding
+    the PDFium lock and read by Tesseract without it, so other files' PDF work goes on meanwhile.
+    """
+    if not textless:
+        return "no extractable text (every page is blank or unreadable)"
+    named = page_ranges([i + 1 for i in textless])
+    if ocr.mode == "off":
+        warnings.append(f"{named}: no text layer (scanned?), not read because OCR is off (set ingest.ocr = \"auto\")")
+        return (
+            f"no extractable text ({named}: no text layer, scanned?) and OCR is off: set ingest.ocr = \"auto\" "
+            "with Tesseract installed, or OCR it first (e.g. with ocrmypdf)"
+        )
+    try:
+        tesseract = find_tesseract(ocr.tesseract_cmd, ocr.language)
+    except OcrUnavailable as e:
+        if ocr.mode == "on":
+            raise LoadError(
+                source, f"{named}: no text layer and ingest.ocr = \"on\", but {e.reason}; {e.fix}"
+            ) from None
+        warnings.append(f"{named}: no text layer (scanned?), not read: {e.reason}; to OCR them, {e.fix}")
+        return f"no extractable text ({named}: no text layer, scanned?): {e.reason}; to OCR them, {e.fix}"
+    read: list[int] = []
+    empty: list[int] = []
+    for i in textless:
+        try:
+            with _PDFIUM_LOCK:
+                page = doc[i]
+                try:
+                    width, height = page.get_size()
+                    png, scale = render_page(page, ocr.dpi)
+                finally:
+                    page.close()
+            lines = ocr_png(png, ocr.language, tesseract, ocr.timeout_s)
+        except OcrError as e:
+            warnings.append(f"page {i + 1}: OCR failed ({e})")
+            continue
+        except Exception as e:  # PDFium could not render the page: one page must not lose the rest
+            warnings.append(f"page {i + 1}: could not be rendered for OCR ({type(e).__name__}: {e})")
+            continue
+        del png
+        pages[i] = _ocr_lines(lines, height, scale)
+        if pages[i]:
+            used[i] = OCR_EXTRACTOR
+            read.append(i + 1)
+        else:
+            empty.append(i + 1)
+    if read:
+        warnings.append(f"{page_ranges(read)} read by OCR (Tesseract {tesseract.version}, language {ocr.language})")
+    if empty:
+        warnings.append(f"{page_ranges(empty)}: no text layer, and OCR found no text")
+    return f"no extractable text ({named}: no text layer, and OCR with Tesseract, language {ocr.language}, found none)"
+
+
+def _ocr_lines(lines: list[OcrLine], page_height: float, scale: float) -> list[_Line]:
+    """Tesseract's lines as :class:`_Line` with positions in PDF units (from the bottom, like PDFium's):
+    a paragraph starts where Tesseract's does; the height is its font-size estimate (for layout headings)."""
+    out: list[_Line] = []
+    paragraph = None
+    for line in lines:
+        text = normalize_line(line.text)
+        if not text:
+            continue
+        size = line.x_size if line.x_size else line.bottom - line.top
+        out.append(
+            _Line(
+                text,
+                height=size / scale,
+                top=page_height - line.top / scale,
+                bottom=page_height - line.bottom / scale,
+                new_paragraph=line.paragraph != paragraph,
+            )
+        )
+        paragraph = line.paragraph
+    return out
 
 
 def _continues(before: str, after: str) -> bool:
@@ -643,6 +778,10 @@ def _extract_pages(
         used.append(name)
     if reader_error is not None and extractor in ("pypdf", "pypdf-layout"):
         raise LoadError(source, f"pypdf cannot read this PDF ({reader_error}); use pdf_extractor='auto'")
+    fell_back = [i + 1 for i, name in enumerate(used) if extractor == "auto" and name != "pypdfium2"]
+    if fell_back:
+        warnings.append(f"{page_ranges(fell_back)}: extraction fell back to pypdf (PDFium's text was run together "
+                        "or unreadable); check those pages read well")
     return pages, used
 
 

@@ -2,8 +2,15 @@
 
 JSON shapes follow the CLI: ``POST /api/ask`` answers like ``rag-app ask --json``, ``POST /api/ingest`` like
 ``rag-app ingest --json`` (plus ``uploads``: which name each file got), ``GET /api/sources`` like
-``rag-app sources --json``. Model work (answering, ingesting, removing) runs on the model worker, one job at a
-time; listing sources and the health check never wait for it.
+``rag-app sources --json``. Model work (answering) runs on the model worker, one job at a time; writes to the
+index (ingesting, removing) on the index worker beside it, whose embedding batches the model worker runs
+between answers (:mod:`rag_app.server.worker`): a question never waits for an ingest. Listing sources and the
+health check wait for neither.
+
+``POST /api/ingest/paths`` ingests files and folders *on the server's machine* the way ``rag-app ingest`` does
+(same source names, globs, ``prune``): what ``rag-app ingest PATH --server URL`` sends, so a second process can
+add to an embedded index that this server holds (:mod:`ingest.claim`). It answers requests from the loopback
+interface only, not through a proxy.
 
 ``POST /api/chat`` streams these events (``event:`` name, ``data:`` one JSON object):
 
@@ -22,12 +29,17 @@ time; listing sources and the health check never wait for it.
 The conversation's history keeps the final answer, never a draft.
 
 ``POST /api/ingest`` with ``Accept: text/event-stream`` streams ``stored`` (``{"uploads"}``), one ``progress``
-per file (``{"source", "status", "done", "total"}``) and then ``report`` (the JSON report) or ``error``.
+per file (``{"source", "status", "done", "total"}``) and then ``report`` (the JSON report) or ``error``. The
+report's ``files`` gives each file's status, chunks and warnings (pages without text, a guessed encoding...).
+An upload is named by its sanitised file name, as a file in the collection root would be (README, "How a
+source is named").
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -47,7 +59,7 @@ from rag_app.server.state import (
     sse,
 )
 from rag_app.server.uploads import IncomingFile, StoredUpload, UploadError, store_uploads
-from rag_app.server.worker import Emit, QueueFull
+from rag_app.server.worker import Emit, ModelWorker, QueueFull
 
 __all__ = ["health_router", "router"]
 
@@ -138,6 +150,16 @@ class FileFailureOut(BaseModel):
     kept_previous: bool = Field(False, description="The file's last good version is still indexed.")
 
 
+class FileOut(BaseModel):
+    source: str
+    status: Literal["ingested", "unchanged", "failed", "kept_previous", "pruned"] = Field(
+        description="kept_previous: the new version failed and the last good one is still indexed.")
+    chunks_added: int
+    chunks_deleted: int
+    warnings: list[str] = Field(description="What the loader, chunker or index noticed, one line each.")
+    error: str | None = Field(None, description="Why the file failed (failed, kept_previous).")
+
+
 class UploadOut(BaseModel):
     filename: str = Field(description="The name the client sent.")
     source: str = Field(description="The sanitised name: the file's source in the index.")
@@ -147,9 +169,13 @@ class IngestResponse(BaseModel):
     files_ingested: int
     files_unchanged: int
     files_failed: list[FileFailureOut]
+    files_pruned: int
     chunks_added: int
     chunks_deleted: int
     chunks_total: int
+    root: str | None = Field(description="The folder sources on disk are named relative to (None until the "
+                                         "first `rag-app ingest`).")
+    files: list[FileOut] = Field(description="Every file with its status, chunks and warnings.")
     uploads: list[UploadOut]
 
 
@@ -266,10 +292,10 @@ def _report(stored: list[StoredUpload], report_json: dict[str, Any]) -> dict[str
 )
 async def ingest(
     request: Request,
-    files: Annotated[list[UploadFile], File(description="One or more documents (PDF, HTML, Markdown, text, DOCX).")],
+    files: Annotated[list[UploadFile], File(description="One or more documents (PDF, HTML, Markdown, text, DOCX, PPTX, XLSX, CSV, EPUB, .eml).")],
     state: State,
 ) -> Any:
-    worker, pipeline, policy = state.worker, state.pipeline, state.uploads
+    worker, pipeline, policy = state.writer, state.pipeline, state.uploads
     if worker.pending >= worker.max_pending:  # refuse before storing anything
         raise busy_error(QueueFull(f"{worker.pending} model requests are queued or running"))
     incoming = [IncomingFile(f.filename or "", f.size if f.size is not None else 0, f.file) for f in files]
@@ -277,12 +303,12 @@ async def ingest(
         stored = await anyio.to_thread.run_sync(store_uploads, incoming, policy)
     except UploadError as exc:
         raise HTTPException(exc.status, exc.message) from None
-    paths = [s.path for s in stored]
+    named = [(s.path, s.source) for s in stored]
     kept = f"the uploaded files are kept in {stored[0].path.parent}; upload them again or run `rag-app ingest` on it"
 
     if "text/event-stream" not in request.headers.get("accept", ""):
         try:
-            report = await worker.run(lambda: pipeline.ingest(paths))
+            report = await worker.run(lambda: pipeline.ingest_files(named))
         except QueueFull as exc:
             raise busy_error(exc) from None
         except Exception as exc:
@@ -295,10 +321,10 @@ async def ingest(
         def progress(source: str, status: str) -> None:
             nonlocal done
             done += 1
-            emit({"event": "progress", "source": source, "status": status, "done": done, "total": len(paths)})
+            emit({"event": "progress", "source": source, "status": status, "done": done, "total": len(named)})
 
         # Ingest runs to its end even when the client goes away: the files are uploaded, so index them.
-        emit({"event": "report", **_report(stored, pipeline.ingest(paths, on_file=progress).to_json())})
+        emit({"event": "report", **_report(stored, pipeline.ingest_files(named, on_file=progress).to_json())})
 
     try:
         items = worker.stream(job)
@@ -327,9 +353,62 @@ async def list_sources(state: State) -> list[dict[str, Any]]:
 async def remove_source(source: str, state: State) -> dict[str, Any]:
     remove: Callable[[], int] = lambda: state.pipeline.remove(source)  # noqa: E731
     try:
-        removed = await state.worker.run(remove)
+        removed = await state.writer.run(remove)
     except QueueFull as exc:
         raise busy_error(exc) from None
     if not removed:
         raise HTTPException(404, f"No chunks of {source!r} in the index; GET /api/sources lists the indexed sources.")
     return {"source": source, "chunks_removed": removed}
+
+
+class IngestPathsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    paths: list[str] = Field(min_length=1, max_length=1000,
+                             description="Absolute paths of files and folders on the server's machine.")
+    glob: list[str] | None = Field(None, max_length=100, description="As --glob: only matching files; default all.")
+    prune: bool = Field(False, description="As --prune: remove every source not seen under these paths.")
+
+    @field_validator("paths")
+    @classmethod
+    def _absolute(cls, paths: list[str]) -> list[str]:
+        relative = [p for p in paths if not p.startswith("/")]
+        if relative:
+            raise ValueError(f"paths must be absolute (the server's working folder is not yours): {relative[0]!r}")
+        return paths
+
+
+_PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def _loopback(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)  # ::ffff:127.0.0.1 from a dual-stack socket
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
+
+
+def _local_caller(request: Request) -> None:
+    """A 403 unless the request comes straight from this machine (the paths are read with the server's rights)."""
+    host = request.client.host if request.client else ""
+    if not _loopback(host) or any(h in request.headers for h in _PROXY_HEADERS):
+        raise HTTPException(403, "POST /api/ingest/paths reads files on the server's machine: it answers requests "
+                                 "from that machine only (not through a proxy). Upload files with POST /api/ingest.")
+
+
+@router.post("/ingest/paths", response_model=IngestResponse,
+             summary="Ingest files and folders on the server's machine (what `rag-app ingest --server` sends)",
+             responses={403: {"description": "not from the loopback interface"}})
+async def ingest_paths(body: IngestPathsRequest, request: Request, state: State) -> dict[str, Any]:
+    _local_caller(request)
+    writer: ModelWorker = state.writer
+    patterns = tuple(body.glob) if body.glob else ("*",)
+    run: Callable[[], Any] = lambda: state.pipeline.ingest([Path(p) for p in body.paths], glob=patterns,  # noqa: E731
+                                                           prune=body.prune)
+    try:
+        report = await writer.run(run)
+    except QueueFull as exc:
+        raise busy_error(exc) from None
+    return {**report.to_json(), "uploads": []}

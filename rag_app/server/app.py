@@ -10,10 +10,17 @@ Safety: with a token (``RAG_APP_API_TOKEN`` or ``server.api_token``) every ``/ap
 (:class:`BodySizeLimit`): uploads at ``max_upload_files`` × ``max_upload_mb``, everything else at 1 MiB.
 CORS is off unless ``server.cors_origins`` lists origins. The page is served with a strict
 Content-Security-Policy (scripts and styles from this server only).
+
+Threads: model work runs on the model worker; writes to the index (uploads, ``/api/ingest/paths``, removals)
+on a second worker, whose embedding batches go to the model worker (:mod:`rag_app.server.worker`), so
+questions never wait for an ingest. A follower thread calls :meth:`~rag_app.pipeline.Pipeline.refresh_if_changed`
+every ``follow_index`` seconds, so the retriever (BM25, the chunk count) follows writes made by another process
+sharing the index's records (an ingest into the same Chroma server with the same ``--db``).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,7 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag_app.config import Settings
-from rag_app.pipeline import Pipeline
+from rag_app.pipeline import Pipeline, upload_folder
 from rag_app.server import api, openai_compat
 from rag_app.server.errors import error_response
 from rag_app.server.security import TokenGate, api_token, bearer_scheme
@@ -36,7 +43,10 @@ from rag_app.server.state import ServerState
 from rag_app.server.uploads import UploadPolicy
 from rag_app.server.worker import ModelWorker
 
-__all__ = ["JSON_BODY_LIMIT", "STATIC_DIR", "BodySizeLimit", "create_app"]
+__all__ = ["FOLLOW_INDEX_SECONDS", "JSON_BODY_LIMIT", "STATIC_DIR", "BodySizeLimit", "create_app"]
+
+FOLLOW_INDEX_SECONDS = 2.0
+"""How often the server looks for writes by other processes (and the least time between two rebuilds)."""
 
 STATIC_DIR = Path(__file__).parent / "static"
 JSON_BODY_LIMIT = 2**20
@@ -121,29 +131,60 @@ def upload_policy(settings: Settings) -> UploadPolicy:
     """Where uploads go and what is accepted, from ``[server]`` (default folder: ``<index.db>/uploads``)."""
     server = settings.server
     return UploadPolicy(
-        folder=server.upload_dir or Path(settings.index.db) / "uploads",
+        folder=upload_folder(settings),
         max_bytes=int(server.max_upload_mb * 2**20),
         allowed_suffixes=tuple(server.upload_types),
         max_files=server.max_upload_files,
     )
 
 
-def create_app(pipeline: Pipeline, settings: Settings | None = None, *, close_pipeline: bool = False) -> FastAPI:
+def _follow(pipeline: Pipeline, interval: float, stop: threading.Event) -> None:
+    """Refresh ``pipeline``'s retriever when the index changed, every ``interval`` seconds, until ``stop``."""
+    while not stop.wait(interval):
+        try:
+            pipeline.refresh_if_changed(interval)
+        except Exception:  # noqa: BLE001 - an index being rewritten: try again at the next tick
+            continue
+
+
+def create_app(
+    pipeline: Pipeline,
+    settings: Settings | None = None,
+    *,
+    close_pipeline: bool = False,
+    follow_index: float | None = FOLLOW_INDEX_SECONDS,
+) -> FastAPI:
     """The server for ``pipeline``, configured by ``settings`` (``[server]`` and ``index.db``; default: the
     pipeline's).
 
     The bearer token comes from ``settings`` or ``RAG_APP_API_TOKEN`` (:func:`~rag_app.server.security.api_token`).
     Binding checks are the caller's (``rag-app serve`` calls :func:`~rag_app.server.security.check_bind`).
-    ``close_pipeline``: close the pipeline (models and index) when the app shuts down.
+    ``close_pipeline``: close the pipeline (models and index) when the app shuts down. ``follow_index``: seconds
+    between two looks for writes by other processes (``None``: never look; see the module docstring).
+    The pipeline's ingests embed on the app's model worker from now on (``pipeline.run_model``).
     """
     settings = settings or pipeline.settings
     worker = ModelWorker(settings.server.max_queue)
+    ingester = ModelWorker(settings.server.max_queue, name="rag-ingest")
+    pipeline.run_model = worker.call
     policy = upload_policy(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        follower = None
+        if follow_index is not None:
+            follower = threading.Thread(target=_follow, args=(pipeline, follow_index, stop), name="rag-follow",
+                                        daemon=True)
+            follower.start()
         yield
+        stop.set()
+        ingester.shutdown()
         worker.shutdown()
+        if pipeline.run_model == worker.call:
+            pipeline.run_model = None  # the pipeline may outlive the app (tests): embed in the caller's thread
+        if follower is not None:
+            follower.join(timeout=30)
         if close_pipeline:
             pipeline.close()
 
@@ -153,7 +194,7 @@ def create_app(pipeline: Pipeline, settings: Settings | None = None, *, close_pi
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.state.rag = ServerState(pipeline=pipeline, worker=worker, uploads=policy)
+    app.state.rag = ServerState(pipeline=pipeline, worker=worker, uploads=policy, ingester=ingester)
     guard = [Depends(bearer_scheme)]  # documents the scheme; TokenGate enforces it before the body is read
     app.include_router(api.health_router, prefix="/api")
     app.include_router(api.router, prefix="/api", dependencies=guard)

@@ -89,8 +89,16 @@ class Conversations:
 class ServerState:
     pipeline: Pipeline
     worker: ModelWorker
+    """Model work: answers, and the embedding batches of ingests."""
     uploads: UploadPolicy
     conversations: Conversations = field(default_factory=Conversations)
+    ingester: ModelWorker | None = None
+    """Writes to the index (ingests, removals), beside the model worker; ``None``: on the model worker."""
+
+    @property
+    def writer(self) -> ModelWorker:
+        """The worker that writes to the index."""
+        return self.ingester or self.worker
 
 
 def get_state(request: Request) -> ServerState:

@@ -8,8 +8,9 @@ name. Files are created exclusively (``O_EXCL``) inside that folder and the reso
 inside it, so nothing outside the upload folder is ever written and no existing file is overwritten.
 
 The files stay after ingest (the folder is the record of what was uploaded): when ingest fails, the upload
-is not lost. The sanitised name is the file's *source* in the index, so uploading a new version of
-``manual.pdf`` replaces the old one's chunks, and re-uploading the same bytes changes nothing.
+is not lost. The sanitised name is the file's *source* in the index (the name a file lying in the collection
+root has: :mod:`ingest.sources`), so uploading a new version of ``manual.pdf`` replaces the old one's chunks,
+and re-uploading the same bytes changes nothing.
 
 Checks, all before anything is written: at most ``max_files`` files, each at most ``max_bytes``, each with
 an allowed extension. Not handled here: the content type (the ingest pipeline detects it from the bytes and

@@ -6,6 +6,10 @@ a time, in arrival order, on a single thread, while the event loop stays free fo
 check, the page, listing sources). A bounded backlog turns a flood of requests into quick HTTP 503s
 (:class:`QueueFull`) instead of an ever-growing wait.
 
+The server runs two: one for model work, one for writes to the index (ingests, removals), so questions never
+queue behind an ingest. An ingest's own embedding goes to the model worker in small batches (:meth:`ModelWorker.call`),
+so a question asked meanwhile waits for one batch at most, and model work still runs one job at a time.
+
 Not handled here: fairness between users, priorities, timeouts (a job runs to its end, except a streamed job
 whose consumer went away: it is told to stop at its next item).
 """
@@ -36,11 +40,12 @@ class QueueFull(RuntimeError):
 class ModelWorker:
     """Runs model jobs one at a time on one thread (FIFO), with at most ``max_pending`` queued or running."""
 
-    def __init__(self, max_pending: int = 64) -> None:
+    def __init__(self, max_pending: int = 64, name: str = "rag-model") -> None:
         if max_pending < 1:
             raise ValueError(f"max_pending must be at least 1, got {max_pending}.")
         self.max_pending = max_pending
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-model")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._inside = threading.local()  # set on the worker's own thread while a job runs
         self._lock = threading.Lock()
         self._pending = 0
         self._running = False
@@ -55,9 +60,9 @@ class ModelWorker:
         """Whether a job is running now."""
         return self._running
 
-    def _reserve(self) -> None:
+    def _reserve(self, *, limit: bool = True) -> None:
         with self._lock:
-            if self._pending >= self.max_pending:
+            if limit and self._pending >= self.max_pending:
                 raise QueueFull(
                     f"{self._pending} model requests are already queued or running (server.max_queue = "
                     f"{self.max_pending}); retry in a few seconds."
@@ -71,9 +76,11 @@ class ModelWorker:
     def _wrap(self, fn: Callable[[], T]) -> Callable[[], T]:
         def job() -> T:
             self._running = True
+            self._inside.active = True
             try:
                 return fn()
             finally:
+                self._inside.active = False
                 self._running = False
                 self._release()
 
@@ -88,6 +95,20 @@ class ModelWorker:
             self._release()
             raise
         return await asyncio.wrap_future(future)
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn()`` on the worker's thread from another thread, wait for it and return its result (a part of
+        a job running elsewhere, e.g. an ingest's embedding batch: never refused for a full backlog). On the
+        worker's own thread, ``fn()`` runs at once."""
+        if getattr(self._inside, "active", False):
+            return fn()
+        self._reserve(limit=False)
+        try:
+            future = self._executor.submit(self._wrap(fn))
+        except BaseException:
+            self._release()
+            raise
+        return future.result()
 
     def stream(self, job: Callable[[Emit], None]) -> AsyncIterator[Any]:
         """Run ``job(emit)`` on the model thread and iterate, on the event loop, over what it emits.

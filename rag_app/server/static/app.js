@@ -424,27 +424,49 @@ function upload(files) {
 }
 
 function showReport(report, results) {
+  // One row per uploaded file: its status (ingested, unchanged, failed, kept_previous), the error of a failed
+  // file, and its warnings (pages without text, an encoding guessed, headings not found...), one line each.
   const rows = $("upload-report").querySelector("tbody");
-  const failures = new Map(report.files_failed.map((f) => [f.source, f.error]));
+  const files = new Map((report.files || []).map((f) => [f.source, f]));
+  const failures = new Map(report.files_failed.map((f) => [f.source, f]));
+  let warned = 0;
   rows.replaceChildren();
   for (const item of report.uploads) {
     const row = document.createElement("tr");
     const name = document.createElement("td");
     name.textContent = item.source === item.filename ? item.source : `${item.filename} → ${item.source}`;
     const result = document.createElement("td");
-    const failed = failures.get(item.source);
-    result.textContent = failed ? `failed: ${failed}` : (results.get(item.source) || "done");
-    result.className = failed ? "error" : "ok";
+    const file = files.get(item.source);
+    const failure = failures.get(item.source);
+    const status = file ? file.status : (failure ? "failed" : (results.get(item.source) || "done"));
+    const error = file ? file.error : (failure && failure.error);
+    const line = document.createElement("span");
+    line.className = "file-status";
+    line.textContent = status === "kept_previous"
+      ? `failed, last good version kept: ${error}`
+      : (error ? `${status}: ${error}` : status);
+    if (file && file.chunks_added) line.textContent += ` (+${file.chunks_added} chunks)`;
+    result.className = error ? "error" : "ok";
+    result.append(line);
+    const warnings = (file && file.warnings) || [];
+    if (warnings.length) {
+      warned += 1;
+      const list = document.createElement("ul");
+      list.className = "warnings";
+      for (const warning of warnings) list.append(textItem(warning, "warning"));
+      result.append(list);
+    }
     row.append(name, result);
     rows.append(row);
   }
   $("upload-totals").textContent =
-    `${report.files_ingested} ingested, ${report.files_unchanged} unchanged, ${report.files_failed.length} failed; ` +
-    `${report.chunks_added} chunks added, ${report.chunks_total} in the index`;
+    `${report.files_ingested} ingested, ${report.files_unchanged} unchanged, ${report.files_failed.length} failed` +
+    `${warned ? `, ${warned} with warnings` : ""}; ${report.chunks_added} chunks added, ${report.chunks_total} in the index`;
   $("upload-report").hidden = false;
   const status = $("upload-status");
-  status.className = report.files_failed.length ? "error" : "ok";
-  status.textContent = report.files_failed.length ? "Some files could not be ingested." : "Done.";
+  status.className = report.files_failed.length ? "error" : (warned ? "warn" : "ok");
+  status.textContent = report.files_failed.length ? "Some files could not be ingested."
+    : (warned ? "Done, with warnings: see below." : "Done.");
 }
 
 // ---- wiring --------------------------------------------------------------------------------------
