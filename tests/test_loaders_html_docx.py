@@ -134,8 +134,9 @@ def test_a_page_over_the_tree_limit_is_streamed_with_the_tag_rules(tmp_path: Pat
     assert [b.kind for b in streamed.blocks] == ["text", "text", "list", "table", "code", "text"]
     assert streamed.blocks[3].text == "Tool | Count\nspade steel | 4" and streamed.blocks[4].text == "keep  it\n  tidy"
     assert streamed.title == tree.title == "Shed"
-    assert streamed.warnings == [
-        "encoding detected as windows-1252",
-        "large page (0 KiB, over 0 KiB): read as a stream, without the rules that find the main text, so menus and "
-        "link lists may be indexed too; split the page to have them left out",
-    ]
+    # One € byte cannot tell cp1252 from the other codepages that read 0x80 as €: any of them is right.
+    guessed, large = streamed.warnings
+    assert guessed.startswith("encoding detected as ") and b"\x80".decode(guessed.rsplit(" ", 1)[1]) == "€"
+    assert streamed.blocks[-1].text == "Fines: 2 €"
+    assert large == ("large page (0 KiB, over 0 KiB): read as a stream, without the rules that find the main text, "
+                     "so menus and link lists may be indexed too; split the page to have them left out")
