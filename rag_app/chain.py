@@ -94,6 +94,7 @@ __all__ = [
     "ANSWER_MODES",
     "ANSWER_STOPS",
     "CONDENSE_PROMPT",
+    "MESSAGE_OVERHEAD",
     "NO_ANSWER",
     "QUOTED_LABEL",
     "SOURCE_FIELDS",
@@ -103,6 +104,7 @@ __all__ = [
     "answer_json",
     "build_chain",
     "estimate_tokens",
+    "model_prompts",
     "format_passages",
     "is_refusal",
     "public_sources",
@@ -145,6 +147,9 @@ CONDENSE_PROMPT: str = (
     "conversation above. Keep its language and meaning. Reply with the question only, no answer."
 )
 """The system message of the condense step (used only when there is a chat history)."""
+
+MESSAGE_OVERHEAD: int = 4
+"""Tokens a chat template adds around each message (role markers), for counts made message by message."""
 
 
 class Source(TypedDict):
@@ -276,6 +281,23 @@ def _answer_messages(question: str, sources: Sequence[Source]) -> list[BaseMessa
 
 def _generation_messages(state: dict[str, Any]) -> list[BaseMessage]:
     return _answer_messages(state["standalone_question"], state["sources"])
+
+
+def model_prompts(
+    result: dict[str, Any], history: Sequence[BaseMessage] = (), *, answer_mode: str = "generate", condense: bool = True
+) -> list[list[BaseMessage]]:
+    """The messages the chain sent the chat model for one answer, in order (for counting usage).
+
+    ``result`` is the chain's output (or its stream's chunks added up: ``question``, ``standalone_question``,
+    ``sources``). The condense prompt comes first when ``condense`` and there was ``history``; the answer
+    prompt follows unless no model was called (``extract`` mode, or no passage left).
+    """
+    prompts: list[list[BaseMessage]] = []
+    if condense and history:
+        prompts.append([SystemMessage(CONDENSE_PROMPT), *history, HumanMessage(result["question"])])
+    if result.get("sources") and answer_mode != "extract":
+        prompts.append(_generation_messages(result))
+    return prompts
 
 
 _LEADING_LABEL = re.compile(r"^\s*(?:\*\*)?(?:answer|response|a)\s*:(?:\*\*)?\s*", re.IGNORECASE)

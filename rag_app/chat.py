@@ -25,7 +25,7 @@ from rich.console import Console, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from rag_app.chain import Source, estimate_tokens
+from rag_app.chain import MESSAGE_OVERHEAD, Source, estimate_tokens
 from rag_app.citations import Citation, citations_line
 
 if TYPE_CHECKING:
@@ -39,8 +39,6 @@ HELP = (
     "  /reset    forget the conversation\n"
     "  /exit     quit (Ctrl-D or Ctrl-C also quit)\n"
 )
-
-_MESSAGE_OVERHEAD = 4  # role markers the chat template adds around each message
 
 
 def sources_table(sources: Sequence[Source], *, title: str = "Sources", preview: int | None = None) -> Table:
@@ -264,4 +262,4 @@ class ChatSession:
             del self.history[:2]
 
     def _tokens(self, messages: Iterable[BaseMessage]) -> int:
-        return sum(self.count_tokens(str(m.content)) + _MESSAGE_OVERHEAD for m in messages)
+        return sum(self.count_tokens(str(m.content)) + MESSAGE_OVERHEAD for m in messages)

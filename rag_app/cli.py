@@ -345,14 +345,11 @@ def _print_ingest_report(report, location: str, *, verbose: bool) -> None:  # no
     if others:
         counted = ", ".join(f"{n} {status}" for status, n in sorted(others.items()))
         console.print(Text(f"{sum(others.values())} other file(s): {counted} (--verbose lists every file)."))
-    table = Table(title=f"Ingest into {location}")
-    for col in ("files seen", "ingested", "unchanged", "failed", "pruned", "chunks added", "chunks deleted",
-                "chunks total"):
-        table.add_column(col, justify="right")
-    table.add_row(*(str(v) for v in (report.files_seen, report.files_ingested, report.files_unchanged,
-                                      len(report.files_failed), report.files_removed, report.chunks_added,
-                                      report.chunks_deleted, report.chunks_total)))
-    console.print(table)
+    # Two sentences rather than an 8-column table, which an 80-column terminal cuts to "unchan…".
+    console.print(Text(
+        f"Ingest into {location}: files {report.files_seen} seen, {report.files_ingested} ingested, "
+        f"{report.files_unchanged} unchanged, {len(report.files_failed)} failed, {report.files_removed} pruned; "
+        f"chunks {report.chunks_added} added, {report.chunks_deleted} deleted, {report.chunks_total} in the index."))
     if report.root:
         console.print(Text(f"Sources are named relative to {report.root}."), style="dim")
 

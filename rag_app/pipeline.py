@@ -42,7 +42,7 @@ from langchain_core.runnables import Runnable
 from ingest.chroma_store import IndexNotFoundError
 from ingest.reader import IndexReader, open_reader
 from rag_app.budget import Budget, plan_budget
-from rag_app.chain import NO_ANSWER, build_chain, estimate_tokens
+from rag_app.chain import MESSAGE_OVERHEAD, NO_ANSWER, build_chain, estimate_tokens, model_prompts
 from rag_app.config import GeneratorSettings, Settings
 from rag_app.context import chroma_chunks, with_neighbours
 from rag_app.retrieval import PassageRetriever, build_candidates, build_reranker, min_score_for
@@ -297,6 +297,20 @@ class Pipeline:
                     "answer_mode": self.answer_mode, "answer": NO_ANSWER, "citations": [], "unknown_citations": [],
                     "fallback": None}
         return chain.invoke({"question": question, "chat_history": list(history)})
+
+    def usage(self, result: dict[str, Any], history: Sequence[BaseMessage] = ()) -> dict[str, int]:
+        """Token usage of one answer (OpenAI's ``usage``), counted with :attr:`count_tokens`.
+
+        ``prompt_tokens``: every message the generator was sent for ``result`` (:func:`~rag_app.chain.model_prompts`:
+        the condense prompt when there was ``history``, then the answer prompt with the passages), plus
+        :data:`MESSAGE_OVERHEAD` per message for the chat template's role markers; 0 when no model was called
+        (``extract`` mode, no passage). ``completion_tokens``: the answer returned (``result["answer"]``).
+        """
+        mode = result.get("answer_mode") or self.answer_mode
+        prompts = model_prompts(result, history, answer_mode=mode)
+        prompt = sum(self.count_tokens(str(m.content)) + MESSAGE_OVERHEAD for messages in prompts for m in messages)
+        completion = self.count_tokens(result.get("answer") or "")
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
     def sources(self) -> list[tuple[str, int]]:
         """Every committed source with its chunk count, sorted by source."""

@@ -131,6 +131,9 @@ def test_report_names_the_files_that_need_attention_and_verbose_lists_all(tmp_pa
     assert "ingested" in row and "⚠ page 2: no text layer" in row
     assert "failed" in next(line for line in lines if "empty.txt" in line)
     assert "4 other file(s): 4 ingested (--verbose lists every file)." in out
+    totals = " ".join(out.split())
+    assert "files 6 seen, 5 ingested, 0 unchanged, 1 failed, 0 pruned; chunks" in totals
+    assert "0 deleted," in totals and "in the index." in totals
     assert "nimbus-manual.md" not in out  # fine files are counted, not listed
     assert f"Sources are named relative to {docs.as_posix()}." in " ".join(out.split())
 

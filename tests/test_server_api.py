@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -382,12 +383,29 @@ def test_bad_json_missing_and_invalid_fields(client: TestClient) -> None:
         '{"question": "   "}': "body.question: Value error, must not be blank",
         '{"question": "q", "top_n": 0}': "body.top_n: Input should be greater than or equal to 1",
         '{"qestion": "typo"}': "body.qestion: Extra inputs are not permitted",
-        '["question"]': "body: Input should be a valid dictionary or object",
     }
     for body, message in cases.items():
         response = client.post("/api/ask", content=body.encode(), headers={"Content-Type": "application/json"})
         assert response.status_code == 422, body
         assert message in response.json()["detail"], (body, response.json())
+
+
+def test_a_body_that_is_not_a_json_object_is_a_400(client: TestClient) -> None:
+    send = "Send a JSON object with Content-Type: application/json."
+    cases = [  # (request arguments, detail)
+        ({"data": {"question": "q"}},  # an HTML form's encoding
+         f"The request body was not read as JSON (Content-Type: application/x-www-form-urlencoded). {send}"),
+        ({"content": b'{"question": "q"}', "headers": {"Content-Type": "text/plain"}},
+         f"The request body was not read as JSON (Content-Type: text/plain). {send}"),
+        ({"content": b'["question"]', "headers": {"Content-Type": "application/json"}},
+         f"The request body must be a JSON object, not list. {send}"),
+        ({}, f"The request body is missing. {send}"),
+    ]
+    for path in ("/api/ask", "/api/chat", "/api/ingest/paths"):
+        for arguments, detail in cases:
+            response = client.post(path, **arguments)
+            assert response.status_code == 400, (path, arguments, response.text)
+            assert response.json() == {"detail": detail}
     chat = client.post("/api/chat", json={"question": "q", "conversation_id": "../../etc"})
     assert chat.status_code == 422 and "body.conversation_id: String should match pattern" in chat.json()["detail"]
     assert client.post("/api/nothing").status_code == 404
@@ -469,6 +487,24 @@ def test_a_failing_file_is_reported_and_its_upload_kept(client: TestClient, tmp_
     assert report["files_failed"] == [{"source": "empty.txt", "error": "empty file", "kept_previous": False}]
     assert report["files_ingested"] == 1
     assert sorted(p.name for p in _uploaded(tmp_path)) == ["empty.txt", "sensor.md"]
+
+
+def test_an_upload_where_every_file_failed_is_an_error_with_the_report(client: TestClient) -> None:
+    response = _ingest(client, {"empty.txt": "", "blank.md": "   \n"})
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["detail"].startswith("No file could be ingested (") and "empty.txt: empty file" in body["detail"]
+    assert body["files_ingested"] == 0 and body["chunks_added"] == 0
+    assert sorted(f["source"] for f in body["files_failed"]) == ["blank.md", "empty.txt"]
+    assert {f["status"] for f in body["files"]} == {"failed"}
+    assert [u["source"] for u in body["uploads"]] == ["empty.txt", "blank.md"]
+
+    # one good file among them: a 200, the failures in the report
+    response = _ingest(client, {"empty.txt": "", "sensor.md": DOCUMENTS["sensor.md"]})
+    assert response.status_code == 200 and response.json()["files_ingested"] == 1
+    # the same good file again is unchanged, not failed: still a 200
+    response = _ingest(client, {"empty.txt": "", "sensor.md": DOCUMENTS["sensor.md"]})
+    assert response.status_code == 200 and response.json()["files_unchanged"] == 1
 
 
 def test_the_report_gives_each_upload_its_status_and_warnings(client: TestClient, service: Pipeline,
@@ -704,3 +740,29 @@ def test_the_page_its_files_and_the_openapi_schema(client: TestClient) -> None:
     assert "multipart/form-data" in schema["paths"]["/api/ingest"]["post"]["requestBody"]["content"]
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert json.dumps(schema)  # serialisable as published
+
+
+# ---- API pages -------------------------------------------------------------------------------------------
+
+
+def test_the_api_pages_load_everything_from_this_server(tmp_path: Path, service: Pipeline) -> None:
+    """/docs and /redoc work offline: every script, style and icon they name is served here (no CDN), without
+    the token, and Swagger UI is one that renders the OpenAPI 3.1 schema FastAPI writes."""
+    settings = _settings(tmp_path, api_token="docs-test-token-0123456789")
+    with TestClient(create_app(service, settings)) as client:
+        assert client.get("/openapi.json").json()["openapi"].startswith("3.1")
+        for page in ("/docs", "/redoc"):
+            response = client.get(page)
+            assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+            urls = re.findall(r"""(?:src|href|spec-url)\s*=\s*["']([^"']+)["']|(?:url|openapi_url)\s*:\s*['"]([^'"]+)['"]""",
+                              response.text)
+            urls = [a or b for a, b in urls]
+            assert urls and "/openapi.json" in urls, (page, urls)
+            assert not re.search(r"https?://", response.text.replace("http://www.w3.org", "")), page
+            for url in urls:
+                assert url.startswith("/"), (page, url)
+                served = client.get(url)
+                assert served.status_code == 200 and served.content, (page, url)
+        bundle = client.get("/docs-assets/swagger-ui-bundle.js").text
+        assert re.search(r'"5\.\d+\.\d+"', bundle)  # Swagger UI 5 reads OpenAPI 3.1 (4 shows "no version field")
+        assert client.get("/docs/oauth2-redirect").status_code == 200

@@ -5,7 +5,8 @@ It enters the API token the page asks for, uploads two documents and reads the p
 question and watches the answer stream in, opens a citation (passage, source, page, score), checks that markup
 inside a document is shown as text and never run, removes a source, and saves a screenshot under
 ``test-artifacts/``. A second test watches a ``verified`` draft being checked, replaced by quoted sentences with
-a notice, and an unsupported sentence of a ``generate`` answer marked. Chromium must be at ``/usr/bin/chromium`` (``make test`` installs it where it can); when it
+a notice, and an unsupported sentence of a ``generate`` answer marked. A third checks that with 28 sources the question box stays in
+the viewport at 1280×900 (the panels scroll on their own). Chromium must be at ``/usr/bin/chromium`` (``make test`` installs it where it can); when it
 is missing this test fails and says how to install it. Playwright's own browser download is never used.
 """
 
@@ -229,3 +230,38 @@ def test_a_missing_chromium_fails_with_how_to_install_it(monkeypatch: pytest.Mon
     monkeypatch.setattr(this, "CHROMIUM", tmp_path / "no-chromium")
     with pytest.raises(pytest.fail.Exception, match="apt-get install -y --no-install-recommends chromium"):
         _chromium(playwright=None)
+
+
+def test_with_many_sources_the_question_box_stays_in_view(served: tuple[str, Pipeline], tmp_path: Path) -> None:
+    """28 sources at 1280×900: the panels scroll on their own, the question box stays above the fold."""
+    import httpx
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = served
+    names = [f"manual-{number:02d}.txt" for number in range(28)]
+    for batch in (names[:14], names[14:]):
+        files = [("files", (name, f"Manual {name}: descale the kettle every month.\n".encode(), "text/plain"))
+                 for name in batch]
+        ingested = httpx.post(f"{url}api/ingest", files=files, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+        assert ingested.status_code == 200, ingested.text
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    with sync_playwright() as playwright:
+        browser = _chromium(playwright)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        page.fill("#token-input", TOKEN)
+        page.click("#token-form button")
+        expect(page.locator("#source-list li")).to_have_count(28)
+        for selector in ("#question", "#ask-button"):
+            box = page.locator(selector).bounding_box()
+            assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 900, (selector, box)
+        assert page.evaluate("document.documentElement.scrollHeight") <= 900  # the page itself does not scroll
+        last = page.locator("#source-list li").last  # the sources panel scrolls to its last entry
+        last.scroll_into_view_if_needed()
+        box = last.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 900
+        question = page.locator("#question").bounding_box()
+        assert question is not None and question["y"] + question["height"] <= 900  # still in view
+        page.screenshot(path=str(ARTIFACTS / "page-28-sources.png"))
+        browser.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from rag_app.chain import QUOTED_LABEL, SOURCE_FIELDS
+from rag_app.chain import MESSAGE_OVERHEAD, QUOTED_LABEL, SOURCE_FIELDS
 from rag_app.config import load_settings
 from rag_app.pipeline import Pipeline
 from rag_app.server import create_app
@@ -146,6 +146,42 @@ def test_the_earlier_messages_are_the_history_and_system_messages_are_ignored(cl
     assert "How often do I replace them?" in answer[-1].content
 
 
+def _sent_tokens(service: Pipeline, calls: list[list]) -> int:
+    """The prompt tokens of the messages the model really received, counted as the usage says."""
+    return sum(service.count_tokens(str(m.content)) + MESSAGE_OVERHEAD for call in calls for m in call)
+
+
+def test_usage_counts_the_prompt_the_model_got_and_the_answer(client: TestClient, service: Pipeline) -> None:
+    service.count_tokens = lambda text: len(text.split())  # the generator's counter, whatever it is
+    followup = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": REPLY},
+                {"role": "user", "content": "How often do I replace them?"}]
+    for messages, model_calls in (([{"role": "user", "content": QUESTION}], 1), (followup, 2)):  # + condense
+        service.llm.calls.clear()
+        completion = _complete(client, messages)
+        usage = {key: completion["usage"][key] for key in ("prompt_tokens", "completion_tokens", "total_tokens")}
+        assert len(service.llm.calls) == model_calls
+        assert usage["prompt_tokens"] == _sent_tokens(service, service.llm.calls) > 0
+        assert usage["completion_tokens"] == len(completion["choices"][0]["message"]["content"].split()) > 0
+        assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+        service.llm.calls.clear()
+        response = client.post("/v1/chat/completions", headers=AUTH, json={
+            "messages": messages, "stream": True, "stream_options": {"include_usage": True}})
+        chunks = [data for _, data in parse_sse(response.text) if data != "[DONE]"]
+        assert chunks[-1]["choices"] == [] and chunks[-1]["usage"] == usage  # OpenAI's last chunk
+        assert all(c["usage"] is None for c in chunks[:-1])
+        assert usage["prompt_tokens"] == _sent_tokens(service, service.llm.calls)
+
+    if openai is not None:  # the SDK reads it
+        stream = _sdk(client).chat.completions.create(model="rag-app", messages=followup[:1], stream=True,
+                                                      stream_options={"include_usage": True})
+        assert [c.usage for c in stream][-1].completion_tokens == len(REPLY.split())
+
+    service.settings.generator.answer_mode = "extract"  # no model call: no prompt tokens
+    usage = _complete(client, followup[:1])["usage"]
+    assert usage["prompt_tokens"] == 0 and usage["completion_tokens"] > 0
+
+
 def test_the_wire_format_of_a_stream(client: TestClient) -> None:
     response = client.post("/v1/chat/completions", headers=AUTH,
                            json={"model": "my-model", "messages": [{"role": "user", "content": QUESTION}], "stream": True})
@@ -154,6 +190,7 @@ def test_the_wire_format_of_a_stream(client: TestClient) -> None:
     events = parse_sse(response.text)
     assert {name for name, _ in events} == {"message"}  # OpenAI sends unnamed events
     assert all(data["model"] == "my-model" for _, data in events[:-1])
+    assert all("usage" not in data for _, data in events[:-1])  # only when stream_options asks for it
     models = client.get("/v1/models", headers=AUTH).json()
     assert models["data"][0]["id"] == "rag-app" and models["object"] == "list"
 
@@ -176,6 +213,9 @@ def test_errors_have_openai_shape(client: TestClient) -> None:
         assert error["type"] == "invalid_request_error" and error["code"] == status
     bad = client.post("/v1/chat/completions", content=b"{", headers={**AUTH, "Content-Type": "application/json"})
     assert bad.status_code == 400 and bad.json()["error"]["message"].startswith("The request body is not valid JSON")
+    form = client.post("/v1/chat/completions", data={"messages": "hi"}, headers=AUTH)
+    assert form.status_code == 400 and form.json()["error"]["message"].startswith(
+        "The request body was not read as JSON (Content-Type: application/x-www-form-urlencoded).")
 
     if openai is not None:
         with pytest.raises(openai.BadRequestError, match="the last message must be the user's question"):

@@ -31,6 +31,8 @@ The conversation's history keeps the final answer, never a draft.
 ``POST /api/ingest`` with ``Accept: text/event-stream`` streams ``stored`` (``{"uploads"}``), one ``progress``
 per file (``{"source", "status", "done", "total"}``) and then ``report`` (the JSON report) or ``error``. The
 report's ``files`` gives each file's status, chunks and warnings (pages without text, a guessed encoding...).
+When every file failed, the JSON reply is a 422 whose body is the report with a ``detail`` naming each failure
+(a stream has already answered 200: its ``report`` event says the same); a partly failed upload is a 200.
 An upload is named by its sanitised file name, as a file in the collection root would be (README, "How a
 source is named").
 """
@@ -44,7 +46,7 @@ from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, File, HTTPException, Request, Response, UploadFile
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from rag_app.chain import answer_json, public_sources
@@ -284,11 +286,22 @@ def _report(stored: list[StoredUpload], report_json: dict[str, Any]) -> dict[str
     return {**report_json, "uploads": [{"filename": s.filename, "source": s.source} for s in stored]}
 
 
+def _all_failed(report: dict[str, Any]) -> JSONResponse | None:
+    """A 422 with the report when no file of the upload could be ingested (each failed, or kept its previous
+    version); ``None`` when at least one was ingested or unchanged."""
+    files = report["files"]
+    if not files or any(f["status"] not in ("failed", "kept_previous") for f in files):
+        return None
+    reasons = "; ".join(f"{f['source']}: {f['error']}" for f in files)
+    return JSONResponse({"detail": f"No file could be ingested ({reasons}).", **report}, status_code=422)
+
+
 @router.post(
     "/ingest", response_model=IngestResponse,
     summary="Upload and ingest files (the report of `rag-app ingest --json`)",
     responses={200: {"content": {"text/event-stream": {}}, "description": "with Accept: text/event-stream"},
-               413: {"description": "too large or too many files"}, 415: {"description": "type not allowed"}},
+               413: {"description": "too large or too many files"}, 415: {"description": "type not allowed"},
+               422: {"description": "every file failed: the report, with `detail` naming each failure"}},
 )
 async def ingest(
     request: Request,
@@ -313,7 +326,8 @@ async def ingest(
             raise busy_error(exc) from None
         except Exception as exc:
             raise HTTPException(500, f"Ingest failed ({type(exc).__name__}: {exc}); {kept}.") from exc
-        return _report(stored, report.to_json())
+        body = _report(stored, report.to_json())
+        return _all_failed(body) or body
 
     def job(emit: Emit) -> None:
         done = 0

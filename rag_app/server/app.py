@@ -3,7 +3,9 @@
 The app factory takes the pipeline (models already loaded by :func:`rag_app.pipeline.build_pipeline`, shared by
 every request) instead of building it, so tests pass one over a fake chat model and a tiny embedder, and
 ``rag-app serve`` loads the real ones once, before the first request. Routes: ``/api/*`` (:mod:`rag_app.server.api`), ``/v1/*`` (:mod:`rag_app.server.openai_compat`),
-the web page at ``/`` with its files under ``/static``, the OpenAPI schema at ``/openapi.json`` (and ``/docs``).
+the web page at ``/`` with its files under ``/static``, the OpenAPI schema at ``/openapi.json``, and its pages
+``/docs`` (Swagger UI) and ``/redoc``, whose scripts and styles come from the installed ``fastapi-offline``
+package under ``/docs-assets`` (FastAPI's default fetches them from a CDN: a blank page offline).
 
 Safety: with a token (``RAG_APP_API_TOKEN`` or ``server.api_token``) every ``/api`` and ``/v1`` route but
 ``/api/health`` needs it; the page and the schema do not (they hold no data). Request bodies are capped
@@ -26,10 +28,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,12 +47,14 @@ from rag_app.server.state import ServerState
 from rag_app.server.uploads import UploadPolicy
 from rag_app.server.worker import ModelWorker
 
-__all__ = ["FOLLOW_INDEX_SECONDS", "JSON_BODY_LIMIT", "STATIC_DIR", "BodySizeLimit", "create_app"]
+__all__ = ["DOCS_ASSETS_DIR", "FOLLOW_INDEX_SECONDS", "JSON_BODY_LIMIT", "STATIC_DIR", "BodySizeLimit", "create_app"]
 
 FOLLOW_INDEX_SECONDS = 2.0
 """How often the server looks for writes by other processes (and the least time between two rebuilds)."""
 
 STATIC_DIR = Path(__file__).parent / "static"
+DOCS_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
+"""Swagger UI and ReDoc, as the ``fastapi-offline`` package ships them (served under ``/docs-assets``)."""
 JSON_BODY_LIMIT = 2**20
 PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -106,14 +112,35 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{where}: {error.get('msg', 'invalid')}"
 
 
+SEND_JSON = "Send a JSON object with Content-Type: application/json."
+
+
+def _not_a_json_object(request: Request, errors: list[dict[str, Any]]) -> str | None:
+    """Why the body as a whole is not the JSON object a route expects (an error located at ``body`` itself, not
+    at one of its fields), or ``None``."""
+    whole = next((e for e in errors if tuple(e.get("loc", ())) == ("body",)), None)
+    if whole is None or isinstance(whole.get("input"), dict):  # an object that fails a check of the whole: 422
+        return None
+    content_type = request.headers.get("content-type", "").split(";")[0].strip() or "none"
+    if whole.get("type") == "missing":
+        return f"The request body is missing. {SEND_JSON}"
+    if isinstance(whole.get("input"), bytes | str) and content_type != "application/json":
+        return f"The request body was not read as JSON (Content-Type: {content_type}). {SEND_JSON}"
+    return f"The request body must be a JSON object, not {type(whole.get('input')).__name__}. {SEND_JSON}"
+
+
 async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """400 for a body that is not a JSON object (unparsable, another content type, an array), 422 for a
+    missing, misspelt or invalid field."""
     errors = list(exc.errors())
     bad_json = next((e for e in errors if e.get("type") == "json_invalid"), None)
     if bad_json is not None:
         position = bad_json.get("loc", ("body", "?"))[-1]
         reason = (bad_json.get("ctx") or {}).get("error", "invalid JSON")
-        return _error(request, 400, f"The request body is not valid JSON: {reason} at character {position}. "
-                                    "Send a JSON object with Content-Type: application/json.")
+        return _error(request, 400, f"The request body is not valid JSON: {reason} at character {position}. {SEND_JSON}")
+    not_json = _not_a_json_object(request, errors)
+    if not_json is not None:
+        return _error(request, 400, not_json)
     message = "Invalid request: " + "; ".join(_describe(e) for e in errors)
     return _error(request, 422, message, errors=[
         {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors])
@@ -125,6 +152,31 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONR
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _error(request, 500, f"Internal error: {type(exc).__name__}: {exc}")
+
+
+def _api_pages(app: FastAPI) -> None:
+    """``/docs`` and ``/redoc`` with their scripts and styles served by this server, not a CDN."""
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
+    redirect = "/docs/oauth2-redirect"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - API",
+            swagger_js_url=f"{root}/docs-assets/swagger-ui-bundle.js", swagger_css_url=f"{root}/docs-assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs-assets/favicon.png", oauth2_redirect_url=f"{root}{redirect}")
+
+    @app.get(redirect, include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - API",
+                              redoc_js_url=f"{root}/docs-assets/redoc.standalone.js",
+                              redoc_favicon_url=f"{root}/docs-assets/favicon.png", with_google_fonts=False)
 
 
 def upload_policy(settings: Settings) -> UploadPolicy:
@@ -193,6 +245,8 @@ def create_app(
         summary="Answers from your documents, with citations: ask, chat, ingest, sources, OpenAI-compatible chat.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by _api_pages, without a CDN
+        redoc_url=None,
     )
     app.state.rag = ServerState(pipeline=pipeline, worker=worker, uploads=policy, ingester=ingester)
     guard = [Depends(bearer_scheme)]  # documents the scheme; TokenGate enforces it before the body is read
@@ -208,6 +262,7 @@ def create_app(
         return FileResponse(STATIC_DIR / "index.html", headers=PAGE_HEADERS)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    _api_pages(app)
     app.add_middleware(BodySizeLimit, upload_path="/api/ingest",
                        upload_limit=policy.max_bytes * policy.max_files + 2**20)  # + room for the form's framing
     app.add_middleware(TokenGate, token=api_token(settings))  # outside the size limit: 401 before 413

@@ -15,7 +15,13 @@ Beyond OpenAI's fields: ``sources`` (the passages the answer cites, as in ``rag-
 ``answer_mode`` (``generate``, ``extract`` or ``verified``) and ``fallback`` (``null``, or
 ``{"reason", "generated", "unsupported"}`` when the generated answer was replaced) on the completion, and on
 the last chunk of a stream; an optional ``top_n`` in the request (``extra_body={"top_n": 6}``; ``k`` is its
-deprecated spelling) sets how many passages the model sees. Errors use OpenAI's shape, ``{"error": {"message", "type", ...}}``.
+deprecated spelling) sets how many passages the model sees.
+
+``usage`` counts tokens with the generator's own tokenizer (:meth:`~rag_app.pipeline.Pipeline.usage`): the
+prompts the model was really sent (the condense prompt when there is history, the answer prompt with the
+passages) and the answer's tokens. A stream carries it, as OpenAI's does, when the request asks with
+``stream_options: {"include_usage": true}``: one last chunk with empty ``choices`` and the ``usage``, before
+``[DONE]``; every other chunk has ``usage: null``. Errors use OpenAI's shape, ``{"error": {"message", "type", ...}}``.
 """
 
 from __future__ import annotations
@@ -68,12 +74,20 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
+
+
 class ChatCompletionRequest(PassagesField):
     model_config = ConfigDict(extra="allow")  # OpenAI clients send many optional parameters; they are ignored
 
     model: str = MODEL_ID
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
+    stream_options: StreamOptions | None = Field(
+        None, description="include_usage: send a last chunk with the token usage (stream only).")
     n: int = Field(1, ge=1, le=1, description="Only one choice is produced.")
 
 
@@ -121,6 +135,7 @@ async def chat_completions(body: ChatCompletionRequest, state: State, response: 
             "sources": public_sources(result["sources"]),
             "answer_mode": result.get("answer_mode") or pipeline.answer_mode,
             "fallback": public_fallback(result.get("fallback")),
+            "usage": pipeline.usage(result, history),
         }
 
     def job(emit: Emit) -> None:
@@ -133,30 +148,38 @@ async def chat_completions(body: ChatCompletionRequest, state: State, response: 
     except QueueFull as exc:
         raise busy_error(exc) from None
 
-    def frame(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+    include_usage = body.stream_options is not None and body.stream_options.include_usage
+
+    def frame(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> str:
+        choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+        usage = {"usage": None} if include_usage else {}
         return sse(None, {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                          "model": body.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-                          **extra})
+                          "model": body.model, "choices": choices, **usage, **extra})
 
     async def events() -> AsyncIterator[str]:
         yield frame({"role": "assistant", "content": ""})
         sources: list[dict[str, Any]] = []
         answer_mode, fallback = pipeline.answer_mode, None
+        state: dict[str, Any] = {"answer": ""}  # what usage is counted from
         try:
             async for chunk in chunks:  # "draft" pieces (verified mode) are being checked: never sent
                 if "sources" in chunk:
                     sources = public_sources(chunk["sources"])
+                    state.update({k: chunk[k] for k in ("question", "standalone_question", "sources") if k in chunk})
                 if chunk.get("answer_mode"):
                     answer_mode = chunk["answer_mode"]
                 if chunk.get("fallback"):
                     fallback = public_fallback(chunk["fallback"])
                 if chunk.get("answer"):
+                    state["answer"] += chunk["answer"]
                     yield frame({"content": chunk["answer"]})
         except Exception as exc:
             yield sse(None, {"error": {"message": f"The answer failed: {type(exc).__name__}: {exc}",
                                        "type": "server_error", "param": None, "code": None}})
             return
         yield frame({}, "stop", sources=sources, answer_mode=answer_mode, fallback=fallback)
+        if include_usage:
+            yield frame(None, usage=pipeline.usage({**state, "answer_mode": answer_mode}, history))
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", **deprecated})
