@@ -75,23 +75,35 @@ def _candidates(sources: Sequence[dict[str, Any]]) -> list[tuple[int, int, int, 
         if text.endswith(_TRUNCATION):
             text = text[: -len(_TRUNCATION)]
         spans = split_sentences(text)
-        for position, (start, end) in enumerate(spans):
-            sentence = " ".join(text[start:end].split())
+        for number, (start, end) in enumerate(spans):
+            sentence = _unit(text[start:end])
             key = sentence.casefold()
-            if not sentence or key in seen or _cut(sentence, first=position == 0, last=position == len(spans) - 1):
+            if not sentence or key in seen or _cut(sentence, first=number == 0, last=number == len(spans) - 1):
                 continue
             seen.add(key)  # overlapping chunks repeat sentences: quote each once, from the best passage
-            out.append((int(source["id"]), rank, position, sentence, str(source.get("heading") or "")))
+            out.append((int(source["id"]), rank, number, sentence, str(source.get("heading") or "")))
     return out
+
+
+def _unit(span: str) -> str:
+    """One sentence span as it is quoted: whitespace collapsed, except that the rows of a table (lines with
+    ``" | "`` cells, as the loaders write rows) keep a line each. Scoring rows one by one was measured worse:
+    short rows matching the question's words outscored the sentence that answers (Debian Reference train,
+    extract mode: 27 of 40 correct against 28)."""
+    lines = [line for line in span.splitlines() if line.strip()]
+    if len(lines) > 1 and all(" | " in line for line in lines):
+        return "\n".join(" ".join(line.split()) for line in lines)
+    return " ".join(span.split())
 
 
 def _cut(sentence: str, *, first: bool, last: bool) -> bool:
     """Whether ``sentence`` is the part of a sentence that a chunk boundary cut: a passage's first sentence
     starting in lower case ("metres of the display…"), or its last one, of more than eight words, without
-    an ending mark ("…and out of direct"). Quoting either would misquote the document."""
+    an ending mark ("…and out of direct"). Quoting either would misquote the document. Table rows (a unit of
+    several lines, see :func:`_unit`) end without a mark and are never cut by the chunker."""
     if first and sentence[:1].islower():
         return True
-    return last and len(sentence.split()) > 8 and not _ENDS.search(sentence)
+    return last and "\n" not in sentence and len(sentence.split()) > 8 and not _ENDS.search(sentence)
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:

@@ -237,3 +237,15 @@ def test_quoted_list_items_each_get_their_line_and_their_passage():
     assert all(c["supported"] and c["ids"] == [1] and c["origin"] == "quoted" for c in out["citations"])
     for citation in out["citations"]:
         assert out["answer"][citation["start"]:citation["end"]] == citation["sentence"]
+
+
+def test_extract_quotes_a_table_row_alone_on_its_line():
+    """Rows of a table (no sentence ends between them) are quoted a line each, not run together."""
+    table = Document("Keys of the tab commands:\nNEW_TAB | T | Open a new tab with the current page\n"
+                     "TAB_LINK | C-t | Follow the current link in a new tab\nCLOSE_TAB | C-q | Close the current tab",
+                     metadata={"source": "keys.html", "heading": "Keys > Tabs", "relevance_score": 0.9})
+    answer = extract_answer("Which key follows a link in a new tab?", [{"id": 1, "text": table.page_content,
+                                                                       "heading": "Keys > Tabs"}], None)
+    assert answer is not None
+    assert "TAB_LINK | C-t | Follow the current link in a new tab" in answer.text.splitlines()
+    assert all(line.count(" | ") <= 2 for line in answer.text.splitlines())  # never two rows on one line
